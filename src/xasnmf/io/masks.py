@@ -26,12 +26,19 @@ __all__ = ["read_mask", "read_msk"]
 _UNSELECTED = set(" .0-")
 
 
-def read_msk(path: str | Path) -> np.ndarray:
+def read_msk(path: str | Path, *, width: int | None = None) -> np.ndarray:
     """Read an ``.msk`` text mask.
+
+    Parameters
+    ----------
+    path : str or Path
+    width : int, optional
+        Image width; shorter lines are right-padded with spaces up to it.
 
     Returns
     -------
-    ndarray of bool, shape (n_lines, max_line_length)
+    ndarray of bool, shape (n_lines, width or max_line_length)
+        Blank lines are rows with no pixel selected.
     """
     path = Path(path)
     source = str(path)
@@ -40,11 +47,10 @@ def read_msk(path: str | Path) -> np.ndarray:
     except OSError as exc:
         raise InputError(f"cannot be read ({exc.strerror})", source=source, fix="check the path") from None
     lines = text.splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
     if not lines:
         raise InputError("mask file is empty", source=source, fix="give a mask with one line per image row")
-    width = max(len(ln) for ln in lines)
+    longest = max(len(ln) for ln in lines)
+    width = max(longest, width or 0)
     out = np.zeros((len(lines), width), dtype=bool)
     for j, ln in enumerate(lines):
         for i, ch in enumerate(ln):
@@ -99,7 +105,7 @@ def read_mask(path: str | Path, *, shape: tuple[int, int] | None = None) -> np.n
                                  fix="name the mask variable 'mask'")
             m = ds[cands[0]].values
     else:
-        m = read_msk(path)
+        m = read_msk(path, width=shape[1] if shape is not None else None)
     m = np.asarray(m)
     if m.ndim != 2:
         raise InputError(f"mask is {m.ndim}-D with shape {m.shape}, expected 2-D (y, x)", source=source,
