@@ -290,39 +290,42 @@ def fit_peaks(
     rss = rss_of(p)
     conv = ~act
     it = 0
+    eye = np.eye(npar)[None]
     for it in range(1, int(max_iter) + 1):
-        run = act & ~conv
-        if not run.any():
+        ri = np.flatnonzero(act & ~conv)   # only the rows still running
+        if ri.size == 0:
             it -= 1
             break
-        f, g = _gauss(x, p, offset)
-        r = np.where(wmask, y - f, 0.0)
-        A_, mu_, s_ = p[:, 0:1], p[:, 1:2], p[:, 2:3]
-        d = (x - mu_) / s_
+        xr_, yr, wr, pr = x[ri], y[ri], wmask[ri], p[ri]
+        f, g = _gauss(xr_, pr, offset)
+        r = np.where(wr, yr - f, 0.0)
+        A_, mu_, s_ = pr[:, 0:1], pr[:, 1:2], pr[:, 2:3]
+        d = (xr_ - mu_) / s_
         J = [g, A_ * g * d / s_, A_ * g * d ** 2 / s_]
         if offset:
             J.append(np.ones_like(g))
-        J = np.stack([np.where(wmask, j, 0.0) for j in J], axis=2)  # (m, K, npar)
-        JTJ = np.einsum("mki,mkj->mij", J, J)
-        JTr = np.einsum("mki,mk->mi", J, r)
+        J = np.stack([np.where(wr, j, 0.0) for j in J], axis=2)  # (mr, K, npar)
+        JTJ = np.matmul(J.transpose(0, 2, 1), J)
+        JTr = np.matmul(J.transpose(0, 2, 1), r[:, :, None])[:, :, 0]
         diag = np.einsum("mii->mi", JTJ)
-        Md = JTJ + lam[:, None, None] * (diag[:, :, None] * np.eye(npar)[None])
+        Md = JTJ + lam[ri, None, None] * (diag[:, :, None] * eye)
         step, sok = _batched_solve(Md, JTr)
-        pn = p + np.where((run & sok)[:, None], step, 0.0)
+        pn = pr + np.where(sok[:, None], step, 0.0)
         pn[:, 2] = np.abs(pn[:, 2])
         with np.errstate(all="ignore"):
-            rn = rss_of(pn)
-        better = run & sok & np.isfinite(rn) & (rn <= rss)
-        p = np.where(better[:, None], pn, p)
+            fn, _ = _gauss(xr_, pn, offset)
+            rn = (np.where(wr, yr - fn, 0.0) ** 2).sum(axis=1)
+        better = sok & np.isfinite(rn) & (rn <= rss[ri])
+        p[ri] = np.where(better[:, None], pn, pr)
+        pb = p[ri]
         small = np.abs(step[:, 1]) < tol * max(1.0, window)
-        small &= np.abs(step[:, 0]) <= tol * np.maximum(np.abs(p[:, 0]), 1e-300)
-        small &= np.abs(step[:, 2]) <= tol * np.maximum(p[:, 2], 1e-300)
-        conv |= better & small
-        # a rejected step that is already negligible also means converged
-        conv |= run & sok & ~better & small
-        rss = np.where(better, rn, rss)
-        lam = np.where(better, lam / 3.0, np.minimum(lam * 4.0, 1e12))
-        conv |= run & (lam >= 1e12)  # cannot improve any more: treat as converged at a minimum
+        small &= np.abs(step[:, 0]) <= tol * np.maximum(np.abs(pb[:, 0]), 1e-300)
+        small &= np.abs(step[:, 2]) <= tol * np.maximum(pb[:, 2], 1e-300)
+        small &= sok
+        rss[ri] = np.where(better, rn, rss[ri])
+        lam[ri] = np.where(better, lam[ri] / 3.0, np.minimum(lam[ri] * 4.0, 1e12))
+        # converged: negligible step (accepted or not), or damping at its cap (no descent left)
+        conv[ri] = small | (lam[ri] >= 1e12)
     setflag(act & ~conv, FLAG_DIVERGED)
     good = np.isfinite(p).all(axis=1) & (p[:, 2] > 0) & (p[:, 0] > 0)
     setflag(act & ~good, FLAG_DIVERGED)
