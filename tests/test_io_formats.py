@@ -28,7 +28,7 @@ def test_multipage_tiff_with_energy_list(tmp_path):
 
     rng = np.random.default_rng(3)
     frames = rng.uniform(0.0, 2.0, size=(6, 4, 9)).astype(np.float32)  # (energy, y, x), non-square
-    tifffile.imwrite(tmp_path / "stack.tif", frames)
+    tifffile.imwrite(tmp_path / "stack.tif", frames, photometric="minisblack")
     e = 7000.0 + np.array([0, 1, 3, 3.5, 6, 10.0])
     ds = import_stack(tmp_path / "stack.tif", energies=_energy_file(tmp_path / "e.txt", e))
     assert ds["absorbance"].shape == (4, 9, 6)
@@ -53,7 +53,7 @@ def test_tiff_intensities_with_i0_region(tmp_path):
     import tifffile
 
     I, e, _ = small_stack(ny=6, nx=8, ne=5)
-    tifffile.imwrite(tmp_path / "I.tif", np.moveaxis(I, -1, 0).astype(np.float64))
+    tifffile.imwrite(tmp_path / "I.tif", np.moveaxis(I, -1, 0).astype(np.float64), photometric="minisblack")
     ds = import_stack(tmp_path / "I.tif", energies=_energy_file(tmp_path / "e.txt", e), i0="region:0:2,5:8")
     i0 = I[0:2, 5:8, :].mean(axis=(0, 1))
     np.testing.assert_allclose(ds["absorbance"].values, -np.log(I / i0), rtol=2e-6, atol=1e-6)

@@ -69,7 +69,7 @@ def _tokenize(text: str, source: str) -> list[tuple[str, str, int]]:
         elif c == '"':
             j = text.find('"', i + 1)
             if j < 0:
-                raise InputError(f"unterminated quoted string starting on line {line}", source=source,
+                raise InputError(f"header syntax error: unterminated quoted string starting on line {line}", source=source,
                                  fix="the header is truncated or corrupt; get an intact copy of the .hdr file")
             s = text[i + 1:j]
             toks.append(("str", s, line))

@@ -34,10 +34,19 @@ def _imread(path: Path) -> np.ndarray:
     import tifffile
 
     try:
-        return np.asarray(tifffile.imread(path))
+        with tifffile.TiffFile(path) as tif:
+            axes = tif.series[0].axes if tif.series else ""
+            a = np.asarray(tif.asarray())
     except Exception as exc:  # noqa: BLE001 - any reader failure is a user-facing problem
         raise InputError(f"cannot be read as TIFF ({type(exc).__name__}: {exc})", source=str(path),
                          fix="the file may be truncated or not a TIFF; re-export it") from None
+    if "S" in axes:
+        raise InputError(f"holds colour/multi-sample images (axes {axes!r}), not grey-scale frames",
+                         source=str(path), fix="save one grey-scale page per energy (photometric minisblack)")
+    if a.size == 0:
+        raise InputError("cannot be read as TIFF (no image data found)", source=str(path),
+                         fix="the file may be truncated or not a TIFF; re-export it")
+    return a
 
 
 def read_tiff_stack(src: str | Path) -> tuple[np.ndarray, list[Path]]:
