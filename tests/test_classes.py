@@ -144,3 +144,31 @@ def test_cli_classes_and_domain_peaks(tmp_path, capsys):
     capsys.readouterr()
     assert main(["classes", str(tmp_path / "FIT.nc"), str(tmp_path / "FIT.nc"), "-o", str(tmp_path / "x.csv")]) == 2
     assert "peak_energy" in capsys.readouterr().err
+
+
+def test_distinct_domains_option_matches_brute_force():
+    rng = np.random.default_rng(11)
+    pte = rng.uniform(707, 710, (15, 15))
+    W = np.stack([np.ones((15, 15)),                  # a domain covering everything ...
+                  rng.uniform(0, 1, (15, 15))])       # ... beats a featureless one for every class
+    plain = threshold_classes(pte, W, n_grid=30)
+    assert plain.best[0] == plain.best[2] == 0        # the flat domain is the best match of both classes
+    res = threshold_classes(pte, W, n_grid=30, distinct=True)
+    assert res.constrained and res.distinct and res.best[0] != res.best[2]
+    # brute force over all pairs E_low < E_high and domains j (D_high) != k (D_low)
+    p, Wv, c = pte.ravel(), W.reshape(2, -1), res.candidates
+    cos = lambda w, d: 0.0 if d.sum() == 0 else float(w @ d) / (np.linalg.norm(w) * np.linalg.norm(d))
+    best = (-1.0, None)
+    for a, tl in enumerate(c):
+        for b, th in enumerate(c):
+            if not tl < th:
+                continue
+            for j in range(2):
+                for k in range(2):
+                    if j != k:
+                        v = cos(Wv[j], (p > th).astype(float)) + cos(Wv[k], (p <= tl).astype(float))
+                        if v > best[0] + 1e-12:
+                            best = (v, (tl, th, j, k))
+    tl, th, j, k = best[1]
+    assert (res.e_low, res.e_high) == (tl, th)
+    assert (res.best[0], res.best[2]) == (j, k)

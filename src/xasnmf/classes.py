@@ -15,7 +15,9 @@ thresholds are PTE quantiles (``n_grid`` of them, taken with the ``lower``
 rule so each candidate is an observed PTE value; a pixel whose PTE equals the
 threshold belongs to the lower class).  The two maximizations are independent
 unless their optima violate ``E_low < E_high``; then the pair with the largest
-sum of the two cosines subject to ``E_low < E_high`` is taken.
+sum of the two cosines subject to ``E_low < E_high`` is taken.  Optionally
+(``distinct=True``, CLI ``--distinct``) the two classes must also match
+different domains.
 
 Pixels compared are those with a finite PTE and finite ONMF maps (unfitted or
 masked pixels are in no class).
@@ -56,7 +58,8 @@ class ThresholdClasses:
     n_pixels : int
         Pixels compared.
     constrained : bool
-        True when the independent optima violated ``E_low < E_high``.
+        True when the independent optima violated ``E_low < E_high`` (or, with
+        ``distinct``, matched the same domain) and a joint search decided.
     """
 
     e_high: float
@@ -70,10 +73,11 @@ class ThresholdClasses:
     score_low: np.ndarray
     n_pixels: int
     constrained: bool
+    distinct: bool = False
 
 
-def _best_cosines(p: np.ndarray, Wv: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Best-match cosine of the D_low (p <= t) and D_high (p > t) indicators for each t.
+def _class_cosines(p: np.ndarray, Wv: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cosines (g, r) of the D_low (p <= t) and D_high (p > t) indicators with each domain, for each t.
 
     Uses sorted cumulative sums: for indicator d of a set S, w^T d = sum_S w and ||d|| = sqrt(|S|).
     """
@@ -94,10 +98,11 @@ def _best_cosines(p: np.ndarray, Wv: np.ndarray, t: np.ndarray) -> tuple[np.ndar
     c_high[n_high == 0] = 0.0
     c_low[:, nw == 0] = 0.0
     c_high[:, nw == 0] = 0.0
-    return c_low.max(axis=1), c_high.max(axis=1)
+    return c_low, c_high
 
 
-def threshold_classes(pte_map: np.ndarray, W_maps: np.ndarray, *, n_grid: int = 200) -> ThresholdClasses:
+def threshold_classes(pte_map: np.ndarray, W_maps: np.ndarray, *, n_grid: int = 200,
+                      distinct: bool = False) -> ThresholdClasses:
     """Cut the PTE map into D1-D3 with the thresholds that best match the ONMF domains.
 
     Parameters
@@ -108,6 +113,12 @@ def threshold_classes(pte_map: np.ndarray, W_maps: np.ndarray, *, n_grid: int = 
         ONMF domain maps (NaN at masked pixels).
     n_grid : int, keyword-only
         Number of PTE quantiles tried as thresholds (at least 3).
+    distinct : bool, keyword-only
+        Also require that D_high and D_low match *different* ONMF domains (as in
+        the paper's Fig. 7, B8 vs B3).  Without it a large domain covering most
+        pixels can be the best match of both classes, which pushes both
+        thresholds together; with it the best pair (E_low < E_high, domains
+        j != k) of summed cosines is taken when the independent optima share a domain.
 
     Returns
     -------
@@ -136,15 +147,32 @@ def threshold_classes(pte_map: np.ndarray, W_maps: np.ndarray, *, n_grid: int = 
     cand = np.unique(np.quantile(p, np.linspace(0.0, 1.0, int(n_grid)), method="lower"))
     if cand.size < 2:
         raise InputError("fewer than 2 distinct candidate thresholds", source="--grid", fix="increase --grid")
-    score_low, score_high = _best_cosines(p, Wv, cand)
+    c_low, c_high = _class_cosines(p, Wv, cand)
+    score_low, score_high = c_low.max(axis=1), c_high.max(axis=1)
     ih = int(np.argmax(score_high))
     il = int(np.argmax(score_low))
-    constrained = not (cand[il] < cand[ih])
-    if constrained:
-        S = score_low[:, None] + score_high[None, :]
-        S = np.where(cand[:, None] < cand[None, :], S, -np.inf)
-        il, ih = np.unravel_index(int(np.argmax(S)), S.shape)
-        il, ih = int(il), int(ih)
+    below = cand[:, None] < cand[None, :]                  # [l, h]: candidate l below candidate h
+    same = int(np.argmax(c_high[ih])) == int(np.argmax(c_low[il]))
+    constrained = not (cand[il] < cand[ih]) or (distinct and same)
+    best_dom = None
+    if constrained and not distinct:
+        S = np.where(below, score_low[:, None] + score_high[None, :], -np.inf)
+        il, ih = (int(v) for v in np.unravel_index(int(np.argmax(S)), S.shape))
+    elif constrained:
+        r = Wv.shape[1]
+        if r < 2:
+            raise InputError("distinct matches need at least 2 ONMF domains, the fit has 1", source="--distinct",
+                             fix="drop --distinct or use a fit of rank >= 2")
+        best_val, best_pair, best_dom = -np.inf, (il, ih), None
+        for j in range(r):            # domain matched to D_high (r is small; the grid search is vectorized)
+            other = np.delete(np.arange(r), j)
+            lo_best = c_low[:, other].max(axis=1)          # best low-side match among the other domains
+            S = np.where(below, lo_best[:, None] + c_high[None, :, j], -np.inf)
+            k = int(np.argmax(S))
+            if S.flat[k] > best_val:
+                best_val, best_pair = S.flat[k], tuple(int(v) for v in np.unravel_index(k, S.shape))
+                best_dom = (j, int(other[np.argmax(c_low[best_pair[0], other])]))
+        il, ih = best_pair
     e_low, e_high = float(cand[il]), float(cand[ih])
 
     cls = np.zeros(pte.shape, dtype=np.int8)
@@ -155,9 +183,13 @@ def threshold_classes(pte_map: np.ndarray, W_maps: np.ndarray, *, n_grid: int = 
     ind = np.stack([(cls == c).astype(np.float64) for c in (1, 2, 3)])
     ind[:, ~valid] = np.nan
     C = cosine_matrix(ind[:, valid].T, Wv)
+    best = np.argmax(C, axis=1).astype(np.int64)
+    if distinct and constrained and best_dom is not None:
+        best[0], best[2] = best_dom          # the distinct pair the search chose (ties in C otherwise)
     return ThresholdClasses(e_high=e_high, e_low=e_low, class_map=cls, indicators=ind, cosine=C,
-                            best=np.argmax(C, axis=1).astype(np.int64), candidates=cand,
-                            score_high=score_high, score_low=score_low, n_pixels=m, constrained=constrained)
+                            best=best, candidates=cand,
+                            score_high=score_high, score_low=score_low, n_pixels=m, constrained=constrained,
+                            distinct=bool(distinct))
 
 
 def classes_table(res: ThresholdClasses):
@@ -170,7 +202,8 @@ def classes_table(res: ThresholdClasses):
     notes.append("best-matching domains: " + ", ".join(
         f"{lab} -> B{b + 1} ({res.cosine[i, b]:.2f})" for i, (lab, b) in enumerate(zip(CLASS_LABELS, res.best))))
     if res.constrained:
-        notes.append("independent optima violated E_low < E_high; the constrained best pair was taken")
+        why = "E_low < E_high" + (" or matched the same domain (--distinct)" if res.distinct else "")
+        notes.append(f"independent optima violated {why}; the best constrained pair was taken")
     return CorrelationTable(values=res.cosine, row_labels=list(CLASS_LABELS), col_labels=labels("B", r),
                             title="Cosine (Eq. 15) of peak-top-energy classes and ONMF domains",
                             zero_rows=~(res.indicators[:, np.isfinite(res.indicators[0])].any(axis=1)),
@@ -227,6 +260,7 @@ def classes_dataset(res: ThresholdClasses, *, y, x, attrs: dict | None = None):
     ds.attrs.update(provenance_attrs(n_grid=int(res.candidates.size)))
     ds.attrs.update({"title": "xasnmf peak-top-energy classes", "e_high": res.e_high, "e_low": res.e_low,
                      "e_units": "eV", "n_pixels": res.n_pixels, "constrained": int(res.constrained),
+                     "distinct": int(res.distinct),
                      "classes": "; ".join(f"{a}: {b}" for a, b in zip(CLASS_LABELS, CLASS_RULES)),
                      "erratum": "the paper's interval notation for D1-D3 is self-contradictory; "
                                 "classes here: D1 PTE > E_high, D2 E_low < PTE <= E_high, D3 PTE <= E_low"})

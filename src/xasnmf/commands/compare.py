@@ -102,7 +102,7 @@ def _cmd_classes(args) -> int:
     if P.shape != W.shape[1:]:
         raise InputError(f"grids differ: {args.pte} has {P.shape} pixels (y, x), {args.fit} has {W.shape[1:]}",
                          source=args.fit, fix="make the PTE map and the fit from the same cube")
-    res = threshold_classes(P, W, n_grid=args.grid)
+    res = threshold_classes(P, W, n_grid=args.grid, distinct=args.distinct)
     table = classes_table(res)
     extra = {"pte_file": str(args.pte), "fit_file": str(args.fit)}
     for key in ("peak_window_eV", "peak_offset_model", "peak_energy_range_eV"):
@@ -189,6 +189,8 @@ def register(subparsers) -> None:
     p.add_argument("pte", metavar="PTE.nc")
     p.add_argument("fit", metavar="FIT.nc")
     p.add_argument("--grid", type=_positive_int("--grid"), default=200, help="candidate thresholds (PTE quantiles)")
+    p.add_argument("--distinct", action="store_true",
+                   help="require D1 and D3 to match different ONMF domains (a large domain otherwise can match both)")
     p.add_argument("-o", "--output", required=True, metavar="TABLE2.csv")
     p.set_defaults(func=_cmd_classes)
 
