@@ -43,20 +43,50 @@ def test_fold_masks_every_fth_row_and_column():
 def test_svd_bcv_equals_dense_numpy(X, rank, fold):
     X64 = X.astype(np.float64)
     expected = dense_svd_bcv(X64, rank, fold, 20)
-    got = bcv_fold_error(X64, rank=rank, fold=fold, n_folds=20, method="svd", center="none", dtype="float64").error
+    got = bcv_fold_error(X64, rank=rank, fold=fold, n_folds=20, method="svd", nuisance="none", dtype="float64").error
     assert got == pytest.approx(expected, rel=1e-8)
     grid = bcv_errors(X64, ranks=[rank], n_folds=20, seeds=[0, 1], folds=[fold], method="svd", dtype="float64")
     assert grid.shape == (1, 2, 1)
     assert grid[0, 0, 0] == pytest.approx(expected, rel=1e-8) and grid[0, 1, 0] == grid[0, 0, 0]
 
 
-def test_row_centering_is_dense_bcv_of_centred_matrix(X):
+def test_offset_nuisance_is_dense_bcv_of_row_centred_matrix(X):
     X64 = X.astype(np.float64)
     Xc = X64 - X64.mean(axis=1, keepdims=True)
     np.testing.assert_allclose(center_rows(X64), Xc)
     expected = dense_svd_bcv(Xc, 3, 2, 20)
-    got = bcv_fold_error(X64, rank=3, fold=2, method="svd", center="rows", dtype="float64").error
+    got = bcv_fold_error(X64, rank=3, fold=2, method="svd", nuisance="offset", dtype="float64").error
     assert got == pytest.approx(expected, rel=1e-8)
+
+
+def test_offset_scale_nuisance_projects_constant_and_training_mean_spectrum(X):
+    X64 = X.astype(np.float64)
+    b = np.linspace(0.0, 1.0, X.shape[1])
+    fold = 5
+    train = np.arange(X.shape[0]) % 20 != fold
+    x0_mean = X64[train].mean(axis=0) + b
+    # independent projector: least-squares removal of span{1, x0_mean} from each row
+    V = np.stack([np.ones(X.shape[1]), x0_mean], 1)
+    P = np.eye(X.shape[1]) - V @ np.linalg.pinv(V)
+    expected = dense_svd_bcv(X64 @ P, 4, fold, 20)
+    got = bcv_fold_error(X64, rank=4, fold=fold, method="svd", nuisance="offset+scale", reference=b,
+                         dtype="float64").error
+    assert got == pytest.approx(expected, rel=1e-8)
+    grid = bcv_errors(X64, ranks=[4], seeds=[0], folds=[fold], method="svd", nuisance="offset+scale",
+                      reference=b, dtype="float64")
+    assert grid[0, 0, 0] == pytest.approx(expected, rel=1e-8)
+
+
+def test_offset_nuisance_keeps_partition_structure():
+    """X P = W (P H)^T: projecting the offset out of a partition phantom keeps its rank and adds none."""
+    Xc, W, H, _ = partition_phantom(ny=30, nx=40, n=40, k=4, noise=0.0, seed=2)
+    rng = np.random.default_rng(0)
+    Xo = Xc + rng.normal(0, 0.05, (Xc.shape[0], 1))  # a random per-pixel offset: one extra component
+    s_off = np.linalg.svd(Xo, compute_uv=False)
+    s_proj = np.linalg.svd(center_rows(Xo), compute_uv=False)
+    assert s_off[4] / s_off[0] > 1e-3           # the offset is a fifth structured component
+    assert s_proj[4] / s_proj[0] < 1e-10        # gone after projection
+    assert s_proj[3] / s_proj[0] > 1e-3         # the four domains remain
 
 
 def test_pinv_predict_with_zero_column_matches_numpy_pinv():
@@ -74,7 +104,7 @@ def test_pinv_predict_with_zero_column_matches_numpy_pinv():
 
 def test_onmf_bcv_equals_independent_computation(X):
     X32 = X.astype(np.float32)
-    t = bcv_fold_error(X32, rank=3, fold=4, seed=11, n_folds=20, method="onmf", center="none", init="random")
+    t = bcv_fold_error(X32, rank=3, fold=4, seed=11, n_folds=20, method="onmf", nuisance="none", init="random")
     rows = np.arange(X.shape[0]) % 20 == 4
     cols = np.arange(X.shape[1]) % 20 == 4
     XD = X32[~rows][:, ~cols]
@@ -127,5 +157,7 @@ def test_bad_fold_and_rank_are_clear_errors(X):
         bcv_fold_error(X, rank=0, fold=0)
     with pytest.raises(InputError, match="method"):
         bcv_fold_error(X, rank=2, fold=0, method="pca")
+    with pytest.raises(InputError, match="nuisance"):
+        bcv_fold_error(X, rank=2, fold=0, nuisance="rows")
     with pytest.raises(InputError, match="too small"):
         bcv_fold_error(X[:, :10], rank=2, fold=0, n_folds=20)

@@ -129,7 +129,7 @@ def bcv_job(
     fold: int,
     n_folds: int = 20,
     method: str = "svd",
-    center: str = "rows",
+    nuisance: str = "offset+scale",
     init: str = "random",
     n_restarts: int = 1,
     max_iter: int = 500,
@@ -140,15 +140,15 @@ def bcv_job(
     """One (rank, seed, fold) BCV trial of a cube, as a small Dataset.
 
     The Dataset holds the scalar ``error`` and attributes ``rank``, ``seed``,
-    ``fold``, ``n_folds``, ``method``, ``center``, fit diagnostics and provenance.
+    ``fold``, ``n_folds``, ``method``, ``nuisance``, fit diagnostics and provenance.
     """
     import xarray as xr
 
     cm = cube_matrix(ds, dtype=np.float64 if dtype == "float64" else np.float32, source=source)
-    t = bcv_fold_error(cm.X, rank=rank, fold=fold, seed=seed, n_folds=n_folds, method=method, center=center,
+    t = bcv_fold_error(cm.X, rank=rank, fold=fold, seed=seed, n_folds=n_folds, method=method, nuisance=nuisance,
                        init=init, n_restarts=n_restarts, max_iter=max_iter, tol=tol, dtype=dtype)
     out = xr.Dataset({"error": ((), t.error, {"long_name": "BCV error ||X_A - X_B pinv(W_D H_D^T) X_C||^2"})})
-    params = _bcv_params(rank=rank, seed=seed, fold=fold, n_folds=n_folds, method=method, center=center,
+    params = _bcv_params(rank=rank, seed=seed, fold=fold, n_folds=n_folds, method=method, nuisance=nuisance,
                          init=init, n_restarts=n_restarts, max_iter=max_iter, tol=tol, dtype=dtype)
     out.attrs.update(provenance_attrs(**params))
     out.attrs.update({k: v for k, v in params.items()})
@@ -184,13 +184,13 @@ def bcv_dataset(error, *, ranks, seeds, folds, agg, attrs):
     return out
 
 
-_JOB_KEYS = ("n_folds", "method", "center", "init", "n_restarts", "max_iter", "tol", "dtype")
+_JOB_KEYS = ("n_folds", "method", "nuisance", "init", "n_restarts", "max_iter", "tol", "dtype")
 
 
 def collect_bcv(jobs: Iterable, *, outlier_rule: str = "mad", outlier_k: float = 3.0, sources=None):
     """Collect per-job BCV Datasets (from :func:`bcv_job`) into one BCV Dataset.
 
-    All jobs must share the settings in ``n_folds, method, center, init, ...``;
+    All jobs must share the settings in ``n_folds, method, nuisance, init, ...``;
     every (rank, seed, fold) combination of the grid they span must be present
     exactly once.
     """
@@ -238,7 +238,7 @@ def bcv_cube(
     n_folds: int = 20,
     seeds: Sequence[int] = range(5),
     method: str = "svd",
-    center: str = "rows",
+    nuisance: str = "offset+scale",
     init: str = "random",
     n_restarts: int = 1,
     max_iter: int = 500,
@@ -253,10 +253,10 @@ def bcv_cube(
     ranks = list(ranks)
     seeds = list(seeds)
     folds = list(range(n_folds))
-    err = bcv_errors(cm.X, ranks=ranks, n_folds=n_folds, seeds=seeds, method=method, center=center, init=init,
+    err = bcv_errors(cm.X, ranks=ranks, n_folds=n_folds, seeds=seeds, method=method, nuisance=nuisance, reference=cm.reference, init=init,
                      n_restarts=n_restarts, max_iter=max_iter, tol=tol, dtype=dtype)
     agg = aggregate_bcv(err, ranks, outlier_rule=outlier_rule, outlier_k=outlier_k)
-    params = dict(ranks=ranks, seeds=seeds, n_folds=n_folds, method=method, center=center, init=init,
+    params = dict(ranks=ranks, seeds=seeds, n_folds=n_folds, method=method, nuisance=nuisance, reference=cm.reference, init=init,
                   n_restarts=n_restarts, max_iter=max_iter, tol=tol, dtype=dtype, outlier_rule=outlier_rule,
                   outlier_k=outlier_k)
     attrs = provenance_attrs(**params)

@@ -20,9 +20,16 @@ column of W_D) gets the correct pseudo-inverse instead of a singular Gram matrix
 Per-pixel endpoint normalization turns the noise of each pixel's first-energy
 value into a constant offset of its whole spectrum: an extra structured
 component (the constant vector, a random coefficient per pixel) that BCV counts
-as signal.  ``center="rows"`` removes each pixel's mean over energy before the
-split (``X P`` with ``P = I - 11^T/n``); because ``W H^T P = W (P H)^T`` the domain
-structure is unchanged while any per-pixel constant is annihilated.
+as signal; likewise the noise of the edge step (the divisor) scales each pixel's
+whole spectrum by a random factor, which adds a component along the common
+spectral shape (about the mean spectrum of X0).  ``nuisance`` projects such known
+directions out of every row before the split: ``X P`` with ``P = I - Q Q^T`` and
+``Q`` an orthonormal basis of the nuisance spectra, ``"offset"`` = {1} (row
+centring), ``"offset+scale"`` = {1, mean of X0 over the fold's training rows}.
+Because ``W H^T P = W (P H)^T`` the domain structure is unchanged while any
+per-pixel constant (and scale) term is annihilated.  Measured on the synthetic
+generator (100 x 100 x 60, 8 domains, noise 0.01, seeds 0 and 1): SVD-BCV picked
+11 and 10 without, 10 and 9 with ``"offset"``, 8 and 8 with ``"offset+scale"``.
 """
 
 from __future__ import annotations
@@ -38,11 +45,11 @@ from .onmf import onmf
 
 __all__ = [
     "fold_masks", "split_fold", "pinv_predict", "bcv_fold_error", "bcv_errors", "aggregate_bcv",
-    "BcvTrial", "BcvAggregate", "center_rows", "METHODS",
+    "BcvTrial", "BcvAggregate", "center_rows", "project_nuisance", "METHODS", "NUISANCES",
 ]
 
 METHODS = ("onmf", "svd")
-CENTERS = ("none", "rows")
+NUISANCES = ("none", "offset", "offset+scale")
 
 
 def fold_masks(m: int, n: int, fold: int, n_folds: int) -> tuple[np.ndarray, np.ndarray]:
@@ -76,6 +83,42 @@ def center_rows(X: np.ndarray) -> np.ndarray:
     """``X P`` with ``P = I - 11^T/n``: each row minus its mean (new array, same dtype)."""
     X = np.asarray(X)
     return X - X.mean(axis=1, keepdims=True, dtype=np.float64).astype(X.dtype)
+
+
+def project_nuisance(X: np.ndarray, nuisance: str, *, train_rows: np.ndarray | None = None,
+                     reference: np.ndarray | None = None) -> np.ndarray:
+    """Project known nuisance spectra out of every row of X (new array, X's dtype).
+
+    Parameters
+    ----------
+    X : ndarray, shape (m, n)
+        Signed data ``X0 - 1 b``.
+    nuisance : {"none", "offset", "offset+scale"}
+        ``"offset"``: the constant vector (row centring).  ``"offset+scale"``: the
+        constant vector and the mean spectrum of X0 (``mean(X[train_rows]) + b``).
+    train_rows : ndarray of bool, shape (m,), optional
+        Rows whose mean defines the scale direction (the fold's training rows,
+        so the held-out block X_A is not used); all rows when omitted.
+    reference : ndarray, shape (n,), optional
+        The reference spectrum b (zero when omitted).
+    """
+    if nuisance not in NUISANCES:
+        raise InputError(f"nuisance must be one of {NUISANCES}, got {nuisance!r}", source="nuisance")
+    X = np.asarray(X)
+    if nuisance == "none":
+        return X
+    n = X.shape[1]
+    cols = [np.ones(n)]
+    if nuisance == "offset+scale":
+        rows = X if train_rows is None else X[train_rows]
+        x0_mean = rows.mean(axis=0, dtype=np.float64)
+        if reference is not None:
+            x0_mean = x0_mean + np.asarray(reference, dtype=np.float64)
+        cols.append(x0_mean)
+    Q, R = np.linalg.qr(np.stack(cols, axis=1))
+    keep = np.abs(np.diag(R)) > 1e-12 * max(1.0, float(np.abs(R).max()))
+    Q = Q[:, keep]
+    return (X - (X @ Q.astype(X.dtype)) @ Q.T.astype(X.dtype)).astype(X.dtype, copy=False)
 
 
 def _pinv_core(M: np.ndarray, rtol: float) -> np.ndarray:
@@ -126,7 +169,7 @@ class BcvTrial:
     seed: int
     n_folds: int
     method: str
-    center: str
+    nuisance: str
     n_iter: int = 0
     converged: bool = True
     stop_reason: str = "exact"
@@ -145,11 +188,11 @@ def _fit_d(XD, rank, *, method, seed, init, n_restarts, max_iter, tol, dtype):
     return res.W, res.H, res
 
 
-def _check_method(method, center):
+def _check_method(method, nuisance):
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}", source="method")
-    if center not in CENTERS:
-        raise InputError(f"center must be one of {CENTERS}, got {center!r}", source="center")
+    if nuisance not in NUISANCES:
+        raise InputError(f"nuisance must be one of {NUISANCES}, got {nuisance!r}", source="nuisance")
 
 
 def bcv_fold_error(
@@ -160,7 +203,8 @@ def bcv_fold_error(
     seed: int = 0,
     n_folds: int = 20,
     method: Literal["onmf", "svd"] = "onmf",
-    center: Literal["none", "rows"] = "none",
+    nuisance: Literal["none", "offset", "offset+scale"] = "none",
+    reference: np.ndarray | None = None,
     init: Literal["random", "kmeans"] = "random",
     n_restarts: int = 1,
     max_iter: int = 500,
@@ -180,8 +224,11 @@ def bcv_fold_error(
         ``"onmf"``: modified ONMF of X_D (``n_restarts`` starts, paper: 1, ``init``
         as :func:`xasnmf.onmf.onmf`).  ``"svd"``: rank-r truncated SVD of X_D
         (deterministic; ``seed`` is ignored).
-    center : {"none", "rows"}
-        ``"rows"`` removes each pixel's mean over energy before the split.
+    nuisance : {"none", "offset", "offset+scale"}
+        Known nuisance spectra projected out of every row before the split (see
+        :func:`project_nuisance`; the scale direction uses the fold's training rows).
+    reference : ndarray, shape (n,), optional
+        The reference b of ``X = X0 - 1 b`` (needed by ``"offset+scale"``).
     rtol : float, optional
         Relative rank tolerance of the pseudo-inverse (see :func:`pinv_predict`).
 
@@ -189,12 +236,12 @@ def bcv_fold_error(
     -------
     BcvTrial
     """
-    _check_method(method, center)
+    _check_method(method, nuisance)
     X = np.asarray(X)
     if X.ndim != 2:
         raise InputError(f"X must be 2-D (pixels x energies), got shape {X.shape}", source="X")
-    if center == "rows":
-        X = center_rows(X)
+    I, _ = fold_masks(X.shape[0], X.shape[1], fold, n_folds)
+    X = project_nuisance(X, nuisance, train_rows=~I, reference=reference)
     XA, XB, XC, XD = split_fold(X, fold, n_folds)
     if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 1 <= rank <= min(XD.shape):
         raise InputError(f"rank must be an integer between 1 and {min(XD.shape)} (size of X_D), got {rank!r}",
@@ -204,7 +251,7 @@ def bcv_fold_error(
     pred = pinv_predict(XB, W, H, XC, rtol=rtol)
     err = float(np.sum(np.square(np.asarray(XA, dtype=np.float64) - pred)))
     trial = BcvTrial(error=err, rank=int(rank), fold=int(fold), seed=int(seed), n_folds=int(n_folds),
-                     method=method, center=center)
+                     method=method, nuisance=nuisance)
     if res is not None:
         trial.n_iter, trial.converged, trial.stop_reason = res.n_iter, res.converged, res.stop_reason
         trial.objective, trial.zero_columns = res.objective, len(res.zero_columns)
@@ -219,7 +266,8 @@ def bcv_errors(
     seeds: Iterable[int] = range(5),
     folds: Iterable[int] | None = None,
     method: Literal["onmf", "svd"] = "onmf",
-    center: Literal["none", "rows"] = "none",
+    nuisance: Literal["none", "offset", "offset+scale"] = "none",
+    reference: np.ndarray | None = None,
     init: Literal["random", "kmeans"] = "random",
     n_restarts: int = 1,
     max_iter: int = 500,
@@ -232,17 +280,16 @@ def bcv_errors(
     For ``method="svd"`` the SVD of each X_D is computed once and serves every
     rank; all seeds get the same (deterministic) errors.
     """
-    _check_method(method, center)
+    _check_method(method, nuisance)
     ranks = [int(r) for r in ranks]
     seeds = [int(s) for s in seeds]
     folds = list(range(n_folds)) if folds is None else [int(f) for f in folds]
     X = np.asarray(X)
-    if center == "rows":
-        X = center_rows(X)
     out = np.empty((len(ranks), len(seeds), len(folds)), dtype=np.float64)
     for fi, f in enumerate(folds):
         if method == "svd":
-            XA, XB, XC, XD = split_fold(X, f, n_folds)
+            I, _ = fold_masks(X.shape[0], X.shape[1], f, n_folds)
+            XA, XB, XC, XD = split_fold(project_nuisance(X, nuisance, train_rows=~I, reference=reference), f, n_folds)
             U, s, Vt = np.linalg.svd(np.asarray(XD, dtype=np.float64), full_matrices=False)
             XA64 = np.asarray(XA, dtype=np.float64)
             for ri, r in enumerate(ranks):
@@ -254,7 +301,8 @@ def bcv_errors(
             for ri, r in enumerate(ranks):
                 for si, sd in enumerate(seeds):
                     out[ri, si, fi] = bcv_fold_error(
-                        X, rank=r, fold=f, seed=sd, n_folds=n_folds, method=method, center="none",
+                        X, rank=r, fold=f, seed=sd, n_folds=n_folds, method=method, nuisance=nuisance,
+                        reference=reference,
                         init=init, n_restarts=n_restarts, max_iter=max_iter, tol=tol, dtype=dtype, rtol=rtol,
                     ).error
     return out

@@ -29,8 +29,10 @@ def _bcv_options(p: argparse.ArgumentParser, *, grid: bool) -> None:
     p.add_argument("--folds", type=int, default=20, help="number of folds F (default 20)")
     p.add_argument("--method", choices=("onmf", "svd"), default="svd",
                    help="model fitted to X_D: modified ONMF (paper) or truncated SVD (default svd, see README)")
-    p.add_argument("--center", choices=("none", "rows"), default="rows",
-                   help="remove each pixel's mean over energy before the split (default rows; paper: none)")
+    p.add_argument("--nuisance", choices=("none", "offset", "offset+scale"), default="offset+scale",
+                   help="known nuisance spectra projected out before the split: per-pixel offset (constant) "
+                        "and scale (mean spectrum) left by endpoint normalization (default offset+scale; "
+                        "paper: none)")
     p.add_argument("--init", choices=("random", "kmeans"), default="random", help="ONMF init (default random)")
     p.add_argument("--restarts", type=int, default=1, help="ONMF starts per trial (default 1, paper)")
     p.add_argument("--max-iter", type=int, default=500)
@@ -61,7 +63,7 @@ def _cmd_bcv(args) -> int:
     _guard_output(args.output, args.cube)
     ds = open_cube(args.cube)
     out = bcv_cube(ds, ranks=parse_ranks(args.ranks), n_folds=args.folds, seeds=range(args.seeds),
-                   method=args.method, center=args.center, init=args.init, n_restarts=args.restarts,
+                   method=args.method, nuisance=args.nuisance, init=args.init, n_restarts=args.restarts,
                    max_iter=args.max_iter, tol=args.tol, dtype=args.dtype, source=str(args.cube))
     write_netcdf(out, args.output)
     print(format_bcv(out))
@@ -69,7 +71,7 @@ def _cmd_bcv(args) -> int:
 
 
 def format_bcv(out) -> str:
-    lines = [f"BCV ({out.attrs.get('method')}, center={out.attrs.get('center')}):  rank  mean_error  se"]
+    lines = [f"BCV ({out.attrs.get('method')}, nuisance={out.attrs.get('nuisance')}):  rank  mean_error  se"]
     for r, m, s in zip(out["rank"].values, out["mean_error"].values, out["se"].values):
         mark = " <- selected" if int(r) == out.attrs["selected_rank"] else ""
         lines.append(f"  {int(r):4d}  {m:.6g}  {s:.3g}{mark}")
@@ -85,7 +87,7 @@ def _cmd_bcv_job(args) -> int:
     _guard_output(args.output, args.cube)
     ds = open_cube(args.cube)
     out = bcv_job(ds, rank=args.rank, seed=args.seed, fold=args.fold, n_folds=args.folds, method=args.method,
-                  center=args.center, init=args.init, n_restarts=args.restarts, max_iter=args.max_iter,
+                  nuisance=args.nuisance, init=args.init, n_restarts=args.restarts, max_iter=args.max_iter,
                   tol=args.tol, dtype=args.dtype, source=str(args.cube))
     write_netcdf(out, args.output)
     print(f"rank {args.rank} seed {args.seed} fold {args.fold}: error {float(out['error']):.6g}")
