@@ -59,7 +59,7 @@ FLAG_MEANINGS = {
     FLAG_MASKED: "masked pixel (not fitted)",
     FLAG_NONFINITE: "non-finite value in the search range or window",
     FLAG_FLAT: "flat spectrum (constant over the search range): no peak",
-    FLAG_MAX_AT_EDGE: "maximum at the first or last energy of the search range: peak not bracketed",
+    FLAG_MAX_AT_EDGE: "maximum at the first or last energy of the search range (stack edge): peak not bracketed",
     FLAG_TOO_FEW_POINTS: "fewer points in the window than fit parameters",
     FLAG_NONPOSITIVE: "nonpositive value in the window (log-parabola start impossible)",
     FLAG_NOT_CONCAVE: "log-intensity parabola not concave (no maximum)",
@@ -381,6 +381,7 @@ def peak_dataset(
     window: float = 0.5,
     energy_range: tuple[float, float] | None = None,
     offset: bool = False,
+    max_iter: int = 50,
     source: str = "cube",
 ):
     """Peak-top-energy maps of a canonical cube (the ``xasnmf peak`` output).
@@ -392,7 +393,7 @@ def peak_dataset(
     ----------
     cube_ds : xarray.Dataset
         Canonical cube (see :mod:`xasnmf.cube`).
-    window, energy_range, offset
+    window, energy_range, offset, max_iter
         See :func:`fit_peaks`.
     source : str
         Name of the cube in error messages.
@@ -409,7 +410,8 @@ def peak_dataset(
     from .provenance import provenance_attrs
 
     cm = cube_matrix(cube_ds, source=source)
-    fit = fit_peaks(cm.energy, cm.X0, window=window, energy_range=energy_range, offset=offset)
+    fit = fit_peaks(cm.energy, cm.X0, window=window, energy_range=energy_range, offset=offset,
+                    max_iter=max_iter)
     ny, nx = cm.mask.shape
     flag_map = np.full((ny, nx), FLAG_MASKED, dtype=np.int8)
     flag_map[cm.mask] = fit.flag
@@ -436,7 +438,7 @@ def peak_dataset(
                              {"long_name": "constant offset of the Gaussian model", "units": "1"})
     ds.attrs.update(provenance_attrs(window=float(window), offset=bool(offset),
                                      energy_range=None if energy_range is None else list(energy_range),
-                                     max_iter=50))
+                                     max_iter=int(max_iter)))
     ds.attrs.update({
         "title": "xasnmf peak-top energy",
         "peak_window_eV": float(window),
