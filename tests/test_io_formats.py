@@ -125,3 +125,12 @@ def test_cli_writes_qc_json_and_refuses_overwriting_input(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "output path is the input file" in err and "Traceback" not in err
     assert (tmp_path / "c.nc").read_bytes() == before
+
+
+def test_hdf5_suffix_read_through_netcdf4(tmp_path):
+    arr = np.random.default_rng(6).uniform(size=(2, 3, 4))  # (y, x, energy) with plain dim names
+    ds0 = xr.Dataset({"od": (("y", "x", "energy"), arr)}, coords={"energy": [1.0, 2.0, 3.0, 5.0]})
+    ds0.to_netcdf(tmp_path / "c.h5", engine="netcdf4")
+    ds = import_stack(tmp_path / "c.h5", format="hdf5")
+    np.testing.assert_allclose(ds["absorbance"].values, arr.astype(np.float32))
+    np.testing.assert_array_equal(ds["energy"].values, [1.0, 2.0, 3.0, 5.0])

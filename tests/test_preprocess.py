@@ -207,3 +207,46 @@ def test_stxm_preedge_peak_signal_mask_matches_analysts(stxm_od, stxm_dir):
     assert np.median(peak[used]) > 0.15 and np.median(peak[~used]) < 0.1
     assert out["reference"].shape == (e.size,)
     assert 707.5 <= e[int(np.argmax(out["reference"].values))] <= 710.5
+
+
+def test_stxm_reference_file_reduced_r(stxm_od, stxm_dir):
+    out = preprocess(stxm_od, norm="preedge-peak", pre="700:705", min_signal=8,
+                     reference=str(stxm_dir / "reduced.r"))
+    e = out["energy"].values
+    ref = out["reference"].values
+    # PROVENANCE.md: the Fe(II)-rich reference has its white line at 708.25 eV
+    assert e[int(np.argmax(ref))] == pytest.approx(708.25, abs=0.25)
+    assert np.max(ref) == pytest.approx(1.0, abs=1e-6)  # normalized by the same rule (peak -> 1)
+    tab = np.loadtxt(stxm_dir / "reduced.r")
+    raw = np.interp(e, tab[:, 0], tab[:, 1])
+    raw = raw - raw[(e >= 700) & (e <= 705)].mean()
+    np.testing.assert_allclose(ref, raw / raw[e > 705].max(), rtol=1e-5, atol=1e-6)
+
+
+def test_masked_pixels_are_nan_in_fit_maps_non_square(tmp_path):
+    """preprocess -> fit: masked pixels are NaN in every output map at the same (y, x)."""
+    import xarray as xr
+
+    from xasnmf.cli import main
+    from xasnmf.provenance import write_netcdf
+
+    a = _spectra(ny=5, nx=8, seed=3)
+    m = np.ones((5, 8), bool)
+    m[0, 7] = m[4, 0] = m[2, 3] = False
+    np.save(tmp_path / "m.npy", m)
+    write_netcdf(_cube(a), tmp_path / "cube.nc")
+    assert main(["preprocess", str(tmp_path / "cube.nc"), "-o", str(tmp_path / "pre.nc"), "--norm", "preedge-peak",
+                 "--pre", "700:703", "--mask", str(tmp_path / "m.npy"), "--reference", "mean"]) == 0
+    pre = xr.load_dataset(tmp_path / "pre.nc")
+    np.testing.assert_array_equal(pre["mask"].values == 1, m)
+    assert main(["info", str(tmp_path / "pre.nc")]) == 0
+    rc = main(["fit", str(tmp_path / "pre.nc"), "--rank", "2", "--restarts", "1", "--seed", "1", "--max-iter", "50",
+               "-o", str(tmp_path / "fit.nc")])
+    assert rc == 0
+    fit = xr.load_dataset(tmp_path / "fit.nc")
+    maps = [v for v in fit.data_vars if fit[v].dims[-2:] == ("y", "x") and fit[v].dtype.kind == "f"]
+    assert maps
+    for v in maps:
+        arr = fit[v].values.reshape(-1, 5, 8)
+        for layer in arr:
+            np.testing.assert_array_equal(np.isnan(layer), ~m)

@@ -155,8 +155,9 @@ def _build_cube(data: np.ndarray, energy: np.ndarray, *, y, x, xy_units: str, in
                          fix="the stack holds no data; check the files")
     if dead.any():
         for k in np.flatnonzero(dead):
-            dropped.append({"energy": float(energy[k]), "frame": int(keep[k]), "reason": "all_zero_frame"})
-        warnings.warn(f"{source}: dropped {int(dead.sum())} all-zero energy frame(s) at "
+            why = "all_zero_frame" if np.all(data[:, :, k] == 0) else "all_zero_or_nonfinite_frame"
+            dropped.append({"energy": float(energy[k]), "frame": int(keep[k]), "reason": why})
+        warnings.warn(f"{source}: dropped {int(dead.sum())} all-zero (or non-finite) energy frame(s) at "
                       f"{', '.join(f'{v:.3f}' for v in energy[dead])} eV (recorded in qc_dropped_energies)",
                       DataQualityWarning, stacklevel=3)
         data = data[:, :, ~dead]
