@@ -243,3 +243,12 @@ def test_cli_error_is_one_paragraph_without_traceback(tmp_path, sdf, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "bad_a006.xim" in err and "Fix:" in err and "Traceback" not in err
     assert not (tmp_path / "c.nc").exists()
+
+
+def test_nan_inside_a_cube_without_qc_is_masked_by_preprocess():
+    e = np.linspace(700, 730, 12)
+    a = np.random.default_rng(1).uniform(0.1, 1.0, size=(3, 4, 12))
+    a[2, 1, 5] = np.nan  # mid-spectrum: the edge step itself is finite
+    out = preprocess(make_cube(a, e), norm="none")
+    assert out["qc_reason"].values[2, 1] == qc.NONFINITE
+    assert int(out["mask"].sum()) == 11

@@ -318,6 +318,9 @@ def preprocess(ds, *, roi=None, bin: int = 1, erange=None, norm: str = "edge", p
     reason = np.ascontiguousarray(reason)
     rflat = reason.reshape(-1)  # a view: flags set on rflat land in `reason`
     S = np.ascontiguousarray(a).reshape(my * mx, n)
+    k_nf = qc.flag(rflat, ~np.isfinite(S).all(axis=1), qc.NONFINITE)
+    if k_nf:
+        notes.append(f"{k_nf} pixel(s) with non-finite values masked (nonfinite_value)")
     res = normalize_spectra(S, energy, norm=norm, pre=pre, post=post, edge=edge, baseline=baseline)
     denom, noise, signal = res["denom"], res["noise"], res["signal"]
     valid = (reason == 0).ravel()
