@@ -250,3 +250,23 @@ def test_masked_pixels_are_nan_in_fit_maps_non_square(tmp_path):
         arr = fit[v].values.reshape(-1, 5, 8)
         for layer in arr:
             np.testing.assert_array_equal(np.isnan(layer), ~m)
+
+
+def test_reference_cube_uses_the_cubes_own_reference_normalized_by_the_same_rule():
+    from xasnmf.synthetic import synthesize
+
+    ds = synthesize(shape=(20, 24), n_energies=30, seed=1)
+    ref = ds["reference"].values.astype(np.float64)
+    ds["reference"] = ("energy", (2.0 * ref + 0.5).astype(np.float32))  # off the normalized scale on purpose
+    out = preprocess(ds, norm="edge", reference="cube")
+    r = 2.0 * ref + 0.5
+    expected = (r - r[0]) / (r[-1] - r[0])
+    np.testing.assert_allclose(out["reference"].values, expected, atol=1e-5)
+
+
+def test_reference_cube_without_reference_is_a_clear_error():
+    from xasnmf.synthetic import synthesize
+
+    ds = synthesize(shape=(20, 24), n_energies=30, seed=1).drop_vars("reference")
+    with pytest.raises(InputError, match="no variable 'reference'"):
+        preprocess(ds, norm="edge", reference="cube")

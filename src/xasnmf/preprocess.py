@@ -237,7 +237,9 @@ def preprocess(ds, *, roi=None, bin: int = 1, erange=None, norm: str = "edge", p
         Pixels with a denominator below this fraction of the median are masked.
     min_signal : float, optional
         K: keep pixels with peak above baseline >= K x pre-edge noise (needs ``pre``).
-    reference : {"mean", "region:Y0:Y1,X0:X1", path}, optional
+    reference : {"mean", "cube", "region:Y0:Y1,X0:X1", path}, optional
+        ``"cube"``: the input cube's own ``reference`` variable (e.g. the synthetic
+        generator's), normalized by the same rule.
     mask : path or ndarray of bool, shape (ny, nx), optional
         User mask on the input grid (True / 1 / 'O' = use).
     source : str
@@ -309,10 +311,13 @@ def preprocess(ds, *, roi=None, bin: int = 1, erange=None, norm: str = "edge", p
         steps.append(f"bin={kbin}")
         if any(lost):
             notes.append(f"bin {kbin}: dropped {lost[0]} trailing row(s) and {lost[1]} column(s)")
+    cube_ref = np.asarray(ds["reference"].values, dtype=np.float64) if "reference" in ds else None
     # -- energy range
     if erange is not None:
         sel = _window(energy, erange, option="--erange", min_points=3)
         a, energy = a[:, :, sel], energy[sel]
+        if cube_ref is not None:
+            cube_ref = cube_ref[sel]
         steps.append(f"erange={energy[0]:.3f}:{energy[-1]:.3f}")
     my, mx, n = a.shape
     reason = np.ascontiguousarray(reason)
@@ -371,6 +376,18 @@ def preprocess(ds, *, roi=None, bin: int = 1, erange=None, norm: str = "edge", p
         rs = str(reference)
         if rs == "mean":
             ref = values[used].mean(axis=0)
+        elif rs == "cube":
+            if cube_ref is None:
+                raise InputError("--reference cube asks for the cube's own reference spectrum, but the cube has "
+                                 "no variable 'reference'", source=source,
+                                 fix="use --reference mean, region:Y0:Y1,X0:X1 or a two-column file")
+            rn = normalize_spectra(cube_ref[None, :], energy, norm=norm, pre=pre, post=post, edge=edge,
+                                   baseline=baseline)
+            if norm != "none" and not (np.isfinite(rn["denom"][0]) and rn["denom"][0] > 0):
+                raise InputError(f"the cube's reference spectrum has normalization denominator "
+                                 f"{rn['denom'][0]:.4g} under the rule '{res['rule']}'", source=source,
+                                 fix="use --reference mean")
+            ref = rn["values"][0]
         elif rs.startswith("region:"):
             rr = parse_roi(rs[len("region:"):], option="--reference region")
             check_roi(rr, (my, mx), option="--reference region")

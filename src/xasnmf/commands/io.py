@@ -190,6 +190,7 @@ def register(subparsers) -> None:
                    help="mask pixels whose step/area/peak is below F x the median (default 0.1)")
     p.add_argument("--min-signal", type=float, default=None, metavar="K",
                    help="mask pixels whose peak above baseline is below K x pre-edge noise")
-    p.add_argument("--reference", metavar="FILE|region:Y0:Y1,X0:X1|mean", help="reference spectrum b")
+    p.add_argument("--reference", metavar="FILE|region:Y0:Y1,X0:X1|mean|cube",
+                   help="reference spectrum b (cube: the input cube's own reference variable)")
     p.add_argument("--mask", metavar="FILE", help=".msk ('O' = selected), .nc or .npy mask of the input cube")
     p.set_defaults(func=_cmd_preprocess)
