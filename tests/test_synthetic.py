@@ -131,6 +131,7 @@ def test_clean_X0_is_W_times_H(clean, noisy):
     assert resid.std() == pytest.approx(0.01, rel=0.03)
     assert abs(resid.mean()) < 5e-4
     assert noisy["absorbance"].attrs["normalized"] == 0 and "norm_rule" not in noisy["absorbance"].attrs
+    assert noisy["absorbance"].attrs["normalized_in_expectation"] == 1
 
 
 def test_thickness_scales_pixels_and_edge_normalization_removes_it(clean):
@@ -143,6 +144,7 @@ def test_thickness_scales_pixels_and_edge_normalization_removes_it(clean):
     norm = (a - a[..., :1]) / (a[..., -1:] - a[..., :1])
     np.testing.assert_allclose(norm, clean["absorbance"].values, atol=2e-6)
     assert ds["absorbance"].attrs["normalized"] == 0
+    assert ds["absorbance"].attrs["normalized_in_expectation"] == 0
     np.testing.assert_array_equal(ds["truth_W"].values, clean["truth_W"].values)
 
 
