@@ -34,7 +34,7 @@ def _fit_ds(W, truth, *, spectrum=None):
     return xr.Dataset(
         {"W": (("component", "y", "x"), W), "spectrum": (("component", "energy"), spectrum),
          "H": (("component", "energy"), spectrum - truth["reference"].values[None, :])},
-        coords={"component": np.arange(r), "y": truth["y"].values, "x": truth["x"].values,
+        coords={"component": np.arange(1, r + 1), "y": truth["y"].values,     # 1-based, as `xasnmf fit` "x": truth["x"].values,
                 "energy": truth["energy"].values},
         attrs={"rank": r, "seed": 0})
 
@@ -66,6 +66,7 @@ def test_shuffled_rescaled_copy_recovers_permutation(truth):
     assert s["match"]["pairs"] == sorted([[int(i), int(perm[i])] for i in range(K)], key=lambda p: p[1])
     for d in s["domains"]:
         assert perm[d["fit"]] == d["true"]
+        assert d["fit_component"] == d["fit"] + 1 and d["true_component"] == d["true"] + 1
         assert d["cosine"] == pytest.approx(1.0, abs=1e-12)
     assert s["passed"] and s["label_accuracy"] == 1.0
 
@@ -200,7 +201,8 @@ def test_cli_score_json_csv(tmp_path, truth, capsys):
     rows = list(csv.DictReader((tmp_path / "s.csv").open()))
     assert len(rows) == K
     assert [r["status"] for r in rows].count("unmatched_true") == 1
-    assert rows[0]["fit"] == "1" and float(rows[0]["cosine"]) == pytest.approx(1.0)
+    assert rows[0]["fit"] == "1" and rows[0]["fit_component"] == "2" and rows[0]["name"] == "g1"
+    assert float(rows[0]["cosine"]) == pytest.approx(1.0)
     rc = main(["score", str(tmp_path / "fit.nc"), "--truth", str(tmp_path / "truth.nc"), "--strict"])
     assert rc == 1
     assert main(["score", str(tmp_path / "fit.nc"), "--truth", str(tmp_path / "nope.nc")]) == 2

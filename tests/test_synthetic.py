@@ -60,7 +60,9 @@ def test_noise_level_keeps_domains_and_spectra(noisy, clean):
 
 def test_every_pixel_labelled_one_hot_partition(clean):
     k = clean.sizes["component"]
-    lab = clean["truth_label"].values
+    np.testing.assert_array_equal(clean["component"].values, np.arange(1, k + 1))
+    assert list(clean["truth_name"].values) == [f"g{j}" for j in range(1, k + 1)]
+    lab = clean["truth_label"].values - 1               # labels are component values 1..k
     W = clean["truth_W"].values
     m = lab.size
     assert lab.shape == (60, 80) and lab.min() >= 0 and lab.max() < k
@@ -155,7 +157,7 @@ def test_overlap_gives_mixed_pixels_summing_to_one():
     np.testing.assert_allclose(W.sum(axis=0), 1.0, atol=1e-6)
     mixed = np.mean(W.max(axis=0) < 0.999)
     assert 0.05 < mixed < 0.8
-    np.testing.assert_array_equal(ds["truth_label"].values, np.argmax(W, axis=0))
+    np.testing.assert_array_equal(ds["truth_label"].values, np.argmax(W, axis=0) + 1)
     np.testing.assert_allclose(ds["absorbance"].values, np.einsum("kyx,ke->yxe", W, ds["truth_H"].values), atol=1e-6)
     assert ds["absorbance"].attrs["normalized"] == 1     # memberships sum to 1: still 0 .. 1
 
@@ -206,7 +208,7 @@ def test_paper_default_size_fast_and_identifiable():
     assert dt < 5.0, f"synthesize() took {dt:.1f} s"
     assert ds["absorbance"].shape == (400, 400, 100)
     assert ds["energy"].values[0] == 7700.0 and ds["energy"].values[-1] == 7740.0
-    counts = np.bincount(ds["truth_label"].values.ravel(), minlength=8)
+    counts = np.bincount(ds["truth_label"].values.ravel() - 1, minlength=8)
     assert counts.size == 8 and counts.min() >= 0.02 * 160000
     # rank 8 above the noise: the smallest signal singular value clears the noise bulk edge
     assert min(ds.attrs["truth_signal_singular_values"]) > 2 * 0.01 * (400 + 10)

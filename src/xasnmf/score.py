@@ -200,7 +200,9 @@ def score_fit(fit_ds, truth_ds, *, threshold: float = DEFAULT_THRESHOLD, fit_sou
     -------
     dict
         ``kind = "fit"``, ``n_true``, ``fit_rank``, ``domains`` (one entry per true domain:
-        ``true``, ``name``, ``fit``, ``cosine``, ``spectrum_rmse``, ``true_fraction``),
+        ``true`` / ``fit`` (0-based positions along ``component``), ``true_component`` /
+        ``fit_component`` (the ``component`` coordinate values), ``name``, ``cosine``,
+        ``spectrum_rmse``, ``true_fraction``),
         ``min_cosine``, ``mean_cosine``, ``unmatched_fit``, ``unmatched_true``,
         ``spectrum_rmse_max``, ``label_accuracy``, ``passed`` and the full ``match``.
         The spectrum RMSE of a pair is ``sqrt(mean_E (spectrum_fit - truth_H)^2)`` over the
@@ -240,6 +242,8 @@ def score_fit(fit_ds, truth_ds, *, threshold: float = DEFAULT_THRESHOLD, fit_sou
     else:
         spectra_note = "fit file has no 'spectrum' variable: no spectrum RMSE"
 
+    true_comp = _component_values(Wt, k)
+    fit_comp = _component_values(Wf, r)
     label_accuracy = None
     if "truth_label" in truth_ds:
         valid = np.all(np.isfinite(A), axis=1)
@@ -247,15 +251,20 @@ def score_fit(fit_ds, truth_ds, *, threshold: float = DEFAULT_THRESHOLD, fit_sou
         to_true = np.full(r, -1)
         for i, j in match.pairs:
             to_true[i] = j
+        # truth_label holds component values; turn them into positions (-1: not a component)
         lab = np.asarray(truth_ds["truth_label"].values).ravel()
-        label_accuracy = _f(np.mean(to_true[fit_arg[valid]] == lab[valid])) if valid.any() else None
+        lab_pos = np.full(lab.shape, -2)
+        for j, v in enumerate(true_comp):
+            lab_pos[lab == v] = j
+        label_accuracy = _f(np.mean(to_true[fit_arg[valid]] == lab_pos[valid])) if valid.any() else None
 
     names = (list(map(str, truth_ds["truth_name"].values)) if "truth_name" in truth_ds
              else [f"g{j + 1}" for j in range(k)])
     fractions = (np.asarray(truth_ds["truth_fraction"].values, dtype=float) if "truth_fraction" in truth_ds
                  else B.mean(axis=0))
     fit_of = {j: i for i, j in match.pairs}
-    domains = [{"true": j, "name": names[j], "fit": fit_of.get(j), "cosine": match.cosine[j],
+    domains = [{"true": j, "true_component": true_comp[j], "name": names[j], "fit": fit_of.get(j),
+                "fit_component": fit_comp[fit_of[j]] if j in fit_of else None, "cosine": match.cosine[j],
                 "spectrum_rmse": rmse[j], "true_fraction": _f(fractions[j])} for j in range(k)]
     valid_rmse = [v for v in rmse if v is not None]
     out: dict[str, Any] = {
@@ -267,6 +276,7 @@ def score_fit(fit_ds, truth_ds, *, threshold: float = DEFAULT_THRESHOLD, fit_sou
         "min_cosine": match.min_cosine,
         "mean_cosine": match.mean_cosine,
         "unmatched_fit": match.unmatched_fit,
+        "unmatched_fit_component": [fit_comp[i] for i in match.unmatched_fit],
         "unmatched_fit_best_cosine": match.best_cosine_unmatched_fit,
         "unmatched_true": match.unmatched_true,
         "all_matched": match.all_matched,
@@ -282,6 +292,13 @@ def score_fit(fit_ds, truth_ds, *, threshold: float = DEFAULT_THRESHOLD, fit_sou
     if spectra_note:
         out["note"] = spectra_note
     return out
+
+
+def _component_values(da, n: int) -> list:
+    """The ``component`` coordinate values of a DataArray (positions 0..n-1 when it has none)."""
+    if "component" in da.coords:
+        return [_jsonable_attr(v) for v in np.asarray(da["component"].values).tolist()]
+    return list(range(n))
 
 
 def _jsonable_attr(v: Any) -> Any:
@@ -375,15 +392,17 @@ def format_summary(score: dict[str, Any]) -> str:
                  f"min cosine {_fmt(fit['min_cosine'])}, mean {_fmt(fit['mean_cosine'])}, "
                  f"label accuracy {_fmt(fit['label_accuracy'])} -> "
                  + ("PASS" if fit["passed"] else "FAIL") + f" (threshold {fit['threshold']:g})",
-                 f"  {'true':>5} {'name':>5} {'fit':>4} {'cosine':>8} {'spec RMSE':>10} {'area':>7}"]
+                 f"  {'name':>5} {'true':>5} {'fit':>4} {'cosine':>8} {'spec RMSE':>10} {'area':>7}"
+                 "   (true / fit: component coordinate values)"]
         for d in fit["domains"]:
             flag = "" if d["cosine"] is not None and d["cosine"] >= fit["threshold"] else "  <--"
-            lines.append(f"  {d['true']:>5d} {d['name']:>5} {('-' if d['fit'] is None else d['fit']):>4} "
+            fc = "-" if d["fit"] is None else d.get("fit_component", d["fit"])
+            lines.append(f"  {d['name']:>5} {d.get('true_component', d['true'])!s:>5} {fc!s:>4} "
                          f"{_fmt(d['cosine']):>8} {_fmt(d['spectrum_rmse'], '.5f'):>10} "
                          f"{_fmt(d['true_fraction'], '.3f'):>7}{flag}")
         if fit["unmatched_fit"]:
-            extra = ", ".join(f"{i} (best cosine {c:.3f})"
-                              for i, c in zip(fit["unmatched_fit"], fit["unmatched_fit_best_cosine"]))
+            labels = fit.get("unmatched_fit_component", fit["unmatched_fit"])
+            extra = ", ".join(f"{i} (best cosine {c:.3f})" for i, c in zip(labels, fit["unmatched_fit_best_cosine"]))
             lines.append(f"  extra fitted components (unmatched): {extra}")
         if fit["unmatched_true"]:
             lines.append("  true domains not found (unmatched): "
@@ -398,10 +417,12 @@ def score_rows(fit_score: dict[str, Any]) -> list[dict[str, Any]]:
     """Flat rows for CSV: one per true domain, then one per unmatched fitted component."""
     rows = []
     for d in fit_score["domains"]:
-        rows.append({"status": "matched" if d["fit"] is not None else "unmatched_true", "true": d["true"],
-                     "name": d["name"], "fit": d["fit"], "cosine": d["cosine"],
+        rows.append({"status": "matched" if d["fit"] is not None else "unmatched_true", "name": d["name"],
+                     "true": d["true"], "true_component": d["true_component"], "fit": d["fit"],
+                     "fit_component": d["fit_component"], "cosine": d["cosine"],
                      "spectrum_rmse": d["spectrum_rmse"], "true_fraction": d["true_fraction"]})
-    for i, c in zip(fit_score["unmatched_fit"], fit_score["unmatched_fit_best_cosine"]):
-        rows.append({"status": "unmatched_fit", "true": None, "name": None, "fit": i, "cosine": c,
-                     "spectrum_rmse": None, "true_fraction": None})
+    for i, ci, c in zip(fit_score["unmatched_fit"], fit_score["unmatched_fit_component"],
+                        fit_score["unmatched_fit_best_cosine"]):
+        rows.append({"status": "unmatched_fit", "name": None, "true": None, "true_component": None, "fit": i,
+                     "fit_component": ci, "cosine": c, "spectrum_rmse": None, "true_fraction": None})
     return rows

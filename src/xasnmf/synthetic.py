@@ -638,7 +638,8 @@ def synthesize(
     xarray.Dataset
         Canonical cube: ``absorbance(y, x, energy)`` = X0 (float32), ``reference(energy)``,
         plus ``truth_W(component, y, x)``, ``truth_H(component, energy)``,
-        ``truth_label(y, x)``, ``truth_name(component)``, ``truth_fraction(component)``,
+        ``truth_label(y, x)`` (the ``component`` value, 1..k, of the largest membership;
+        ``component`` runs 1..k like the fit files, names g1..gk), ``truth_name(component)``, ``truth_fraction(component)``,
         ``truth_peak_top_energy(component)``, ``truth_spectrum_param(component,
         spectrum_param)``, ``reference_spectrum_param(spectrum_param)`` and, when
         ``thickness_variation > 0``, ``truth_thickness(y, x)``.  ``absorbance`` has
@@ -729,7 +730,7 @@ def synthesize(
                                                   if a != "generator") + ")")
     comp = np.arange(k)
     ds = ds.assign_coords(
-        component=("component", comp, {"long_name": "true domain index", "units": "1"}),
+        component=("component", comp + 1, {"long_name": "true domain number (g1 = 1, ...)", "units": "1"}),
         spectrum_param=("spectrum_param", np.array(SPECTRUM_PARAMS),
                         {"long_name": "spectrum model parameter"}),
     )
@@ -738,9 +739,10 @@ def synthesize(
                       "comment": "memberships >= 0 summing to 1 over component at every pixel"})
     ds["truth_H"] = (("component", "energy"), spec.H,
                      {"long_name": "true domain spectrum H_g (0 at first, 1 at last energy)", "units": "1"})
-    ds["truth_label"] = (("y", "x"), dom.label.astype(np.int32),
-                         {"long_name": "index of the domain of largest membership", "units": "1",
-                          "flag_values": comp.astype(np.int32)})
+    ds["truth_label"] = (("y", "x"), (dom.label + 1).astype(np.int32),
+                         {"long_name": "component (domain number) of largest membership", "units": "1",
+                          "flag_values": (comp + 1).astype(np.int32),
+                          "comment": "values are the component coordinate: 1 = g1, ..."})
     ds["truth_name"] = ("component", np.array([f"g{j + 1}" for j in comp]), {"long_name": "domain name"})
     ds["truth_fraction"] = ("component", dom.fractions,
                             {"long_name": "domain area fraction (mean membership)", "units": "1"})
