@@ -16,6 +16,8 @@ rule fit_bcv_fold:
     resources:
         mem_mb=mem_mb_cube,
         runtime=runtime_min,
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/fit_bcv_fold.py"
 
@@ -31,6 +33,8 @@ rule collect_bcv:
     log:
         f"{RESULTS}/logs/collect_bcv/{{dataset}}.log",
     threads: 1
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/collect_bcv.py"
 
@@ -46,5 +50,7 @@ rule select_rank:
     log:
         f"{RESULTS}/logs/select_rank/{{dataset}}.log",
     threads: 1
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/select_rank.py"

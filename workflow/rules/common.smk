@@ -25,8 +25,9 @@ def _dataset_inputs_present(name, ds):
     if ds["source"] != "import":
         return True
     imp = ds["import"]
-    needed = [imp["path"]] + [imp[k] for k in ("i0", "energies") if imp.get(k) and not str(imp[k]).startswith("region:")]
-    needed += [ds.get("preprocess", {}).get(k) for k in ("mask",) if ds.get("preprocess", {}).get(k)]
+    needed = [imp["path"], *(imp[k] for k in ("i0", "energies") if imp.get(k) and not str(imp[k]).startswith("region:"))]
+    if ds.get("preprocess", {}).get("mask"):
+        needed.append(ds["preprocess"]["mask"])
     ref = ds.get("preprocess", {}).get("reference")
     if ref and ref not in ("mean", "cube") and not str(ref).startswith("region:"):
         needed.append(ref)
@@ -38,8 +39,8 @@ def _dataset_inputs_present(name, ds):
            f"Point the config at it (datasets.{name}.import.path, or XASNMF_SHARED to relocate ../shared), "
            f"or remove the dataset.")
     if _in_ci() or ds.get("required", False):
-        raise WorkflowError(msg + " (missing input is an error when CI=true or the dataset is required)")
-    logger.warning("NOTICE: " + msg + " Leaving it out; the other datasets run.")
+        raise WorkflowError(f"{msg} (missing input is an error when CI=true or the dataset is required)")
+    logger.warning(f"NOTICE: {msg} Leaving it out; the other datasets run.")
     return False
 
 
@@ -135,13 +136,13 @@ def all_outputs(wildcards):
     out = []
     for name, ds in DATASETS.items():
         base = f"{RESULTS}/{name}"
-        out += [f"{base}/onmf.nc", f"{base}/bcv.nc", f"{base}/rank.json",
+        out.extend([f"{base}/onmf.nc", f"{base}/bcv.nc", f"{base}/rank.json",
                 f"{base}/tables/table1_kmeans.csv", f"{base}/tables/table2_classes.csv",
                 f"{base}/tables/table3_domain_peaks.csv",
                 f"{base}/figures/bcv_domains.png", f"{base}/figures/kmeans.png",
-                f"{base}/figures/peak_energy_map.png", f"{base}/figures/classes.png"]
+                f"{base}/figures/peak_energy_map.png", f"{base}/figures/classes.png"])
         if ds["source"] == "synthetic":
-            out += [f"{base}/score.json", f"{base}/figures/truth.png"]
+            out.extend([f"{base}/score.json", f"{base}/figures/truth.png"])
     return out
 
 

@@ -15,6 +15,8 @@ rule kmeans_domains:
     resources:
         mem_mb=mem_mb_cube,
         runtime=runtime_min,
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/kmeans_domains.py"
 
@@ -34,6 +36,8 @@ rule peak_energy:
     resources:
         mem_mb=mem_mb_cube,
         runtime=runtime_min,
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/peak_energy.py"
 
@@ -51,6 +55,8 @@ rule compare_kmeans:
     log:
         f"{RESULTS}/logs/compare_kmeans/{{dataset}}.log",
     threads: 1
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/compare_kmeans.py"
 
@@ -70,6 +76,8 @@ rule threshold_classes:
     log:
         f"{RESULTS}/logs/threshold_classes/{{dataset}}.log",
     threads: 1
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/threshold_classes.py"
 
@@ -86,6 +94,8 @@ rule domain_peak_energy:
     log:
         f"{RESULTS}/logs/domain_peak_energy/{{dataset}}.log",
     threads: 1
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/domain_peak_energy.py"
 
@@ -104,5 +114,7 @@ rule score_synthetic:
     log:
         f"{RESULTS}/logs/score_synthetic/{{dataset}}.log",
     threads: 1
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/score_synthetic.py"

@@ -14,6 +14,8 @@ rule synthesize_cube:
     resources:
         mem_mb=3000,
         runtime=15,
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/synthesize_cube.py"
 
@@ -33,6 +35,8 @@ rule import_stack:
     resources:
         mem_mb=mem_mb_cube,
         runtime=runtime_min,
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/import_stack.py"
 
@@ -50,5 +54,7 @@ rule preprocess_cube:
     resources:
         mem_mb=mem_mb_cube,
         runtime=runtime_min,
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/preprocess_cube.py"

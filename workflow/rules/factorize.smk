@@ -17,5 +17,7 @@ rule fit_onmf:
     resources:
         mem_mb=mem_mb_cube,
         runtime=runtime_min,
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/fit_onmf.py"

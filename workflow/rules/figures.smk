@@ -27,6 +27,8 @@ rule plot_bcv_domains:
         figure=figure_params,
     log:
         f"{RESULTS}/logs/plot_bcv_domains/{{dataset}}.log",
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/plot_bcv_domains.py"
 
@@ -42,6 +44,8 @@ rule plot_truth:
         dataset=_alternatives(SYNTHETIC),
     log:
         f"{RESULTS}/logs/plot_truth/{{dataset}}.log",
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/plot_truth.py"
 
@@ -55,6 +59,8 @@ rule plot_kmeans:
         pdf=f"{RESULTS}/{{dataset}}/figures/kmeans.pdf",
     log:
         f"{RESULTS}/logs/plot_kmeans/{{dataset}}.log",
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/plot_kmeans.py"
 
@@ -70,6 +76,8 @@ rule plot_peak_energy_map:
         figure=figure_params,
     log:
         f"{RESULTS}/logs/plot_peak_energy_map/{{dataset}}.log",
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/plot_peak_energy_map.py"
 
@@ -85,5 +93,7 @@ rule plot_classes:
         pdf=f"{RESULTS}/{{dataset}}/figures/classes.pdf",
     log:
         f"{RESULTS}/logs/plot_classes/{{dataset}}.log",
+    conda:
+        "../../envs/xasnmf.yaml"
     script:
         "../scripts/plot_classes.py"
