@@ -146,6 +146,7 @@ def bcv_job(
 
     cm = cube_matrix(ds, dtype=np.float64 if dtype == "float64" else np.float32, source=source)
     t = bcv_fold_error(cm.X, rank=rank, fold=fold, seed=seed, n_folds=n_folds, method=method, nuisance=nuisance,
+                       reference=cm.reference,
                        init=init, n_restarts=n_restarts, max_iter=max_iter, tol=tol, dtype=dtype)
     out = xr.Dataset({"error": ((), t.error, {"long_name": "BCV error ||X_A - X_B pinv(W_D H_D^T) X_C||^2"})})
     params = _bcv_params(rank=rank, seed=seed, fold=fold, n_folds=n_folds, method=method, nuisance=nuisance,
@@ -253,10 +254,11 @@ def bcv_cube(
     ranks = list(ranks)
     seeds = list(seeds)
     folds = list(range(n_folds))
-    err = bcv_errors(cm.X, ranks=ranks, n_folds=n_folds, seeds=seeds, method=method, nuisance=nuisance, reference=cm.reference, init=init,
+    err = bcv_errors(cm.X, ranks=ranks, n_folds=n_folds, seeds=seeds, method=method, nuisance=nuisance,
+                     reference=cm.reference, init=init,
                      n_restarts=n_restarts, max_iter=max_iter, tol=tol, dtype=dtype)
     agg = aggregate_bcv(err, ranks, outlier_rule=outlier_rule, outlier_k=outlier_k)
-    params = dict(ranks=ranks, seeds=seeds, n_folds=n_folds, method=method, nuisance=nuisance, reference=cm.reference, init=init,
+    params = dict(ranks=ranks, seeds=seeds, n_folds=n_folds, method=method, nuisance=nuisance, init=init,
                   n_restarts=n_restarts, max_iter=max_iter, tol=tol, dtype=dtype, outlier_rule=outlier_rule,
                   outlier_k=outlier_k)
     attrs = provenance_attrs(**params)

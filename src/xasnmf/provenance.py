@@ -117,6 +117,12 @@ def _netcdf_safe_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_netcdf(ds, path: str | os.PathLike, *, compress: bool = True) -> Path:
     """Write an xarray Dataset to NetCDF4 atomically (temporary name, then rename).
 
@@ -138,6 +144,7 @@ def write_netcdf(ds, path: str | os.PathLike, *, compress: bool = True) -> Path:
     os.close(fd)
     try:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
+        os.chmod(tmp, _umask_mode())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -154,6 +161,7 @@ def write_text_atomic(text: str, path: str | os.PathLike) -> Path:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

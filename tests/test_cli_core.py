@@ -1,0 +1,89 @@
+"""The core CLI commands on canonical cubes: fit, bcv, bcv-job, bcv-collect."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from phantoms import matched_cosines, partition_phantom
+from xasnmf.cli import main
+from xasnmf.cube import make_cube
+from xasnmf.provenance import write_netcdf
+
+
+@pytest.fixture(scope="module")
+def masked_cube(tmp_path_factory):
+    """A non-square 30 x 44 partition phantom with a reference and a mask (catches ravel-order mistakes)."""
+    ny, nx, n, k = 30, 44, 40, 3
+    X, W, H, lab = partition_phantom(ny=ny, nx=nx, n=n, k=k, noise=0.005, seed=4)
+    ref = np.linspace(0, 1, n)
+    mask = np.ones((ny, nx), dtype=bool)
+    mask[:5, :7] = False
+    mask[20:, 40:] = False
+    cube = make_cube((X + ref).reshape(ny, nx, n), np.linspace(7700, 7740, n), reference=ref, mask=mask)
+    path = tmp_path_factory.mktemp("cube") / "cube.nc"
+    write_netcdf(cube, path)
+    return path, W, mask
+
+
+def test_fit_writes_maps_nan_exactly_at_masked_pixels(masked_cube, tmp_path):
+    path, W, mask = masked_cube
+    out = tmp_path / "fit.nc"
+    assert main(["fit", str(path), "--rank", "3", "--restarts", "2", "-o", str(out)]) == 0
+    fit = xr.load_dataset(out)
+    assert fit["W"].dims == ("component", "y", "x") and fit["W"].shape == (3, 30, 44)
+    for c in range(3):
+        np.testing.assert_array_equal(np.isnan(fit["W"].values[c]), ~mask)
+    Wfit = fit["W"].values.reshape(3, -1).T[mask.ravel()]
+    assert matched_cosines(W[mask.ravel()], Wfit).min() > 0.95
+    for key in ("rank", "seed", "objective", "n_iter", "converged", "stop_reason", "xasnmf_version", "git_commit",
+                "blas_threads"):
+        assert key in fit.attrs, key
+    assert fit["spectrum"].shape == (3, 40) and fit["restart_objective"].shape == (2,)
+    assert fit.attrs["objective"] == pytest.approx(float(fit["restart_objective"].min()))
+
+
+def test_bcv_jobs_collected_equal_whole_bcv(masked_cube, tmp_path):
+    path = masked_cube[0]
+    opts = ["--folds", "4", "--method", "svd", "--nuisance", "offset+scale"]
+    whole = tmp_path / "bcv.nc"
+    assert main(["bcv", str(path), "--ranks", "2-4", "--seeds", "1", *opts, "-o", str(whole)]) == 0
+    jobs = []
+    for r in (2, 3, 4):
+        for f in range(4):
+            j = tmp_path / f"job-{r}-{f}.nc"
+            assert main(["bcv-job", str(path), "--rank", str(r), "--seed", "0", "--fold", str(f), *opts,
+                         "-o", str(j)]) == 0
+            jobs.append(str(j))
+    col = tmp_path / "collected.nc"
+    assert main(["bcv-collect", *jobs, "-o", str(col)]) == 0
+    a, b = xr.load_dataset(whole), xr.load_dataset(col)
+    np.testing.assert_allclose(a["error"].values, b["error"].values, rtol=1e-12)
+    np.testing.assert_allclose(a["mean_error"].values, b["mean_error"].values, rtol=1e-12)
+    assert a.attrs["selected_rank"] == b.attrs["selected_rank"] == 3
+    assert list(a["rank"].values) == [2, 3, 4]
+
+
+def test_bcv_collect_reports_a_missing_job(masked_cube, tmp_path):
+    path = masked_cube[0]
+    files = []
+    for f in (0, 1):
+        j = tmp_path / f"j{f}.nc"
+        main(["bcv-job", str(path), "--rank", "2", "--seed", "0", "--fold", str(f), "--folds", "4", "-o", str(j)])
+        files.append(str(j))
+    k = tmp_path / "k.nc"
+    main(["bcv-job", str(path), "--rank", "3", "--seed", "0", "--fold", "0", "--folds", "4", "-o", str(k)])
+    files.append(str(k))
+    assert main(["bcv-collect", *files, "-o", str(tmp_path / "c.nc")]) == 2
+    assert not (tmp_path / "c.nc").exists()
+
+
+def test_cli_errors_are_one_paragraph_not_tracebacks(masked_cube, tmp_path, capsys):
+    path = masked_cube[0]
+    assert main(["fit", str(path), "--rank", "0", "-o", str(tmp_path / "x.nc")]) == 2
+    err = capsys.readouterr().err
+    assert "rank must be between 1 and" in err and "Traceback" not in err
+    assert main(["fit", str(tmp_path / "missing.nc"), "--rank", "2", "-o", str(tmp_path / "x.nc")]) == 2
+    assert "file not found" in capsys.readouterr().err
+    assert main(["fit", str(path), "--rank", "2", "-o", str(path)]) == 2
+    assert "never overwrites its input" in " ".join(capsys.readouterr().err.split())
+    assert xr.load_dataset(path)["absorbance"].shape == (30, 44, 40)  # input untouched
