@@ -265,8 +265,11 @@ def _style_map_axes(ax, geom: _Geom, *, xlabels: bool = True, ylabels: bool = Tr
         if scalebar:
             _scale_bar(ax, geom)
         return
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=True, min_n_ticks=2))
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=3, integer=True, min_n_ticks=2))
+    pos = ax.get_position()
+    w_in, h_in = pos.width * ax.figure.get_figwidth(), pos.height * ax.figure.get_figheight()
+    for axis, size in ((ax.xaxis, w_in), (ax.yaxis, h_in)):   # about one label per 0.3 in
+        nb = max(1, min(3, int(size / 0.3)))
+        axis.set_major_locator(MaxNLocator(nbins=nb, integer=True, min_n_ticks=1 if size < 0.6 else 2))
     if not xlabels:
         ax.tick_params(labelbottom=False)
     if not ylabels:
@@ -357,20 +360,25 @@ def _robust_limits(v: np.ndarray, lo_q: float = 1.0, hi_q: float = 99.0) -> tupl
 
 
 def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    # A pyplot-free Figure: no GUI backend is touched and nothing is registered with pyplot,
-    # so nothing leaks if a caller forgets to close it.
-    return Figure(figsize=(width, height))
+    # A pyplot-free Figure on an Agg canvas: no GUI backend is touched and nothing is
+    # registered with pyplot, so nothing leaks if a caller forgets to close it.
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
 
 
 # ----------------------------------------------------------------------------------------------
 # layout: every position is computed in inches, so labels cannot overlap
 # ----------------------------------------------------------------------------------------------
 
-TITLE_H = 0.19      # one-line title above each map
-TITLE2_H = 0.33     # two-line title
-GX = 0.08           # gap between map columns
+TITLE_H = 0.22      # one-line title above each map
+TITLE_PAD = 4.5     # pt between a map and its title (clears the top y tick label)
+TITLE2_H = 0.36     # two-line title
+GX = 0.08           # gap between map columns (um: no tick labels)
+GX_PIX = 0.2        # ... with pixel tick labels, which must not meet the neighbour's
 GY = 0.05           # gap between a map and the title of the map below it
 PIX_L = 0.46        # left band of pixel tick labels and "y (pixel)"
 PIX_B = 0.36        # bottom band of pixel tick labels and "x (pixel)"
@@ -416,10 +424,11 @@ class _GridPlan:
     bb: float
     title_h: float
     cb_band: float
+    gx: float = GX
 
     @property
     def width(self) -> float:
-        return self.lb + self.nc * self.pw + (self.nc - 1) * GX + self.cb_band
+        return self.lb + self.nc * self.pw + (self.nc - 1) * self.gx + self.cb_band
 
     @property
     def height(self) -> float:
@@ -428,29 +437,54 @@ class _GridPlan:
 
 def choose_grid(n: int, aspect: float, avail_w: float, max_h: float, *, um: bool = False,
                 title_h: float = TITLE_H, cb_band: float = CB_GAP + CB_W + CB_LAB,
-                pw_max: float = PW_MAX) -> _GridPlan:
+                pw_max: float = PW_MAX, min_pw: float = 0.0) -> _GridPlan:
     """The grid (rows, columns, map size) that makes ``n`` maps of height/width ``aspect`` largest.
 
     The grid must fit ``avail_w`` x ``max_h`` inches including titles, tick bands and the colour
-    bar; ties go to fewer empty cells, then fewer rows.
+    bar; grids whose maps are narrower than ``min_pw`` (the width of their titles) come last, even
+    if that makes the grid taller than ``max_h``; ties go to fewer empty cells, then fewer rows.
     """
     if n < 1:
         raise ValueError("need at least one map")
     lb, bb = (UM_L, UM_B) if um else (PIX_L, PIX_B)
+    gx = GX if um else GX_PIX
     best = None
     for nc in range(1, n + 1):
         nr = math.ceil(n / nc)
         if nc > 1 and math.ceil(n / (nc - 1)) == nr:
             continue                            # same rows with one column less is never worse
-        pw_w = (avail_w - lb - cb_band - (nc - 1) * GX) / nc
+        pw_w = (avail_w - lb - cb_band - (nc - 1) * gx) / nc
         pw_h = ((max_h - bb - (nr - 1) * GY) / nr - title_h) / aspect
         pw = min(pw_w, pw_h, pw_max)
-        key = (round(pw, 2), -(nr * nc - n), -nr)
+        if pw < min_pw <= pw_w:                 # titles would collide: take the width, grow taller
+            pw = min(min_pw, pw_max)
+            key = (0, round(-nr * pw * aspect, 2), -(nr * nc - n))
+        else:
+            key = (1 if pw >= min_pw else -1, round(pw, 2), -(nr * nc - n), -nr)
         if best is None or key > best[0]:
             best = (key, nr, nc, pw)
     _, nr, nc, pw = best
     pw = max(pw, 0.15)
-    return _GridPlan(n=n, nr=nr, nc=nc, pw=pw, ph=pw * aspect, lb=lb, bb=bb, title_h=title_h, cb_band=cb_band)
+    return _GridPlan(n=n, nr=nr, nc=nc, pw=pw, ph=pw * aspect, lb=lb, bb=bb, title_h=title_h, cb_band=cb_band,
+                     gx=gx)
+
+
+def _text_w(text: str, fontsize: float) -> float:
+    """Rough width (in) of a one-line text in DejaVu Sans (0.58 em per character, a little generous)."""
+    return 0.58 * len(text) * fontsize / 72.0 + 0.04
+
+
+def _fit_font(text: str, width: float, fontsize: float = 7.0) -> float:
+    """Largest font size (<= ``fontsize``, >= 5) at which every line of ``text`` fits ``width`` in."""
+    import re
+
+    plain = [re.sub(r"\$|_\{|\}|\\", "", line) for line in text.split("\n")]
+    need = max(_text_w(line, fontsize) for line in plain)
+    return float(min(fontsize, max(5.0, fontsize * width / need)))
+
+
+def _min_title_w(labels) -> float:
+    return max(_text_w(t, STYLE["axes.titlesize"]) for t in labels) + 0.02
 
 
 def _colorbar(page, im, x, top, h, label, *, binary=False, ticklabels=None, extend="neither", energy=False):
@@ -466,7 +500,8 @@ def _colorbar(page, im, x, top, h, label, *, binary=False, ticklabels=None, exte
     elif energy:
         from matplotlib.ticker import MaxNLocator
 
-        cb.ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+        cb.ax.yaxis.set_major_locator(MaxNLocator(nbins=max(1, min(6, int(h / 0.22))),
+                                                  min_n_ticks=1 if h < 0.5 else 2))
         _no_offset(cb.ax.yaxis)
     else:                                        # a 0-1 scale
         from matplotlib.ticker import FormatStrFormatter
@@ -482,18 +517,19 @@ def _draw_grid(page, plan: _GridPlan, x0, top0, maps, labels, geom: _Geom, *, cm
     axes, im = [], None
     for i in range(plan.n):
         r, c = divmod(i, plan.nc)
-        x = x0 + plan.lb + c * (plan.pw + GX)
+        x = x0 + plan.lb + c * (plan.pw + plan.gx)
         top = top0 + r * (plan.title_h + plan.ph + GY) + plan.title_h
         ax = page.axes(x, top, plan.pw, plan.ph)
         im = _imshow(ax, maps[i], geom, cmap=cmap, vmin=0.0, vmax=1.0)
-        ax.set_title(labels[i], pad=2)
+        fs = min(STYLE["axes.titlesize"], max(5.5, plan.pw / _text_w(labels[i], 1.0)))
+        ax.set_title(labels[i], pad=TITLE_PAD, fontsize=fs)
         _style_map_axes(ax, geom, xlabels=i + plan.nc >= plan.n, ylabels=(c == 0),
                         axis_titles=(r == plan.nr - 1 and c == 0), scalebar=(i == 0))
         ax.set_gid("map")
         axes.append(ax)
     span = plan.nr * plan.ph + (plan.nr - 1) * (GY + plan.title_h)
-    ch = min(span, max(plan.ph, 0.8 if binary else 2.2))
-    xc = x0 + plan.lb + plan.nc * plan.pw + (plan.nc - 1) * GX + CB_GAP
+    ch = min(span, 0.8) if binary else min(span, max(plan.ph, 2.2))
+    xc = x0 + plan.lb + plan.nc * plan.pw + (plan.nc - 1) * plan.gx + CB_GAP
     _colorbar(page, im, xc, top0 + plan.title_h + (span - ch) / 2, ch, cbar_label, binary=binary,
               ticklabels=ticklabels)
     return axes
@@ -529,7 +565,7 @@ def _maps_spectra_figure(maps, labels, geom, energy, spectra, *, spec_labels=Non
     maps_w = 4.4
     spec_w = FIG_WIDTH - maps_w
     st = 0.22 if suptitle else 0.0
-    plan = choose_grid(n, geom.aspect, maps_w, 4.6, um=geom.um)
+    plan = choose_grid(n, geom.aspect, maps_w, 4.6, um=geom.um, min_pw=_min_title_w(labels))
     H = max(TOP + st + HEAD_H + plan.height + 0.05, TOP + st + _spectra_min_h(n, spec_w) + 0.05, 2.6)
     page = _Page(FIG_WIDTH, H)
     body = H - TOP - st - 0.05
@@ -764,7 +800,8 @@ def fig_bcv_domains(bcv_ds, fit_ds, *, prefix="A", title=None, spectrum="spectru
     _, leg_h = _legend_layout(r, left_w - AX_L - 0.22)
     fixed = HEAD_H + AX_B + 0.1 + HEAD_H + AX_B + leg_h
     left_h = fixed + hA + hC
-    plan = choose_grid(r, geom.aspect, right_w, max(left_h, 4.2) - HEAD_H, um=geom.um)
+    plan = choose_grid(r, geom.aspect, right_w, max(left_h, 4.2) - HEAD_H, um=geom.um,
+                       min_pw=_min_title_w(map_labels))
     body = max(left_h, HEAD_H + plan.height)
     extra = body - left_h
     hA += extra / 2
@@ -895,59 +932,66 @@ def fig_classes(pte_ds, classes_ds, fit_ds, *, prefix=None, title=None, vmin=Non
 
     a = geom.aspect
     lb, bb = (UM_L, UM_B) if geom.um else (PIX_L, PIX_B)
-    left_w = 2.75
-    right_x = left_w + 0.12
-    right_w = FIG_WIDTH - right_x
     st = 0.22 if title else 0.0
     cb_band = CB_GAP + CB_W + CB_LAB
-    pw = min((right_w - lb - cb_band - 2 * GX) / 3, 2.2 / a)
+    gx = GX if geom.um else GX_PIX
+    txt_h = 0.32
+    stacked = a < 0.6                     # wide images: (A) on top at full width, (B) below
+    if stacked:
+        left_w, right_x = FIG_WIDTH, 0.0
+    else:
+        left_w, right_x = 2.75, 2.87
+    right_w = FIG_WIDTH - right_x
+    pw = min((right_w - lb - cb_band - 2 * gx) / 3, 2.2 / a)
     ph = pw * a
     hB = HEAD_H + 2 * (TITLE2_H + ph) + GY + bb
-    pwA = min(left_w - lb - CB_GAP - CB_W - CB_LAB_E, 3.6 / a)
+    pwA = min(left_w - lb - CB_GAP - CB_W - CB_LAB_E - (0.1 if stacked else 0.0), (2.4 if stacked else 3.6) / a)
     phA = pwA * a
-    txt_h = 0.32
     hA = HEAD_H + 0.05 + phA + bb + txt_h
-    body = max(hA, hB)
+    body = hA + 0.1 + hB if stacked else max(hA, hB)
     H = TOP + st + body + 0.05
     page = _Page(FIG_WIDTH, H)
     t0 = TOP + st
 
-    tA = t0 + (body - hA) / 2
-    page.header(0.02, tA, "A", "Peak-top energy")
-    axA = page.axes(lb, tA + HEAD_H + 0.05, pwA, phA)
+    tA = t0 if stacked else t0 + (body - hA) / 2
+    xA = max(0.0, (left_w - (lb + pwA + CB_GAP + CB_W + CB_LAB_E)) / 2) if stacked else 0.0
+    page.header(xA + 0.02, tA, "A", "Peak-top energy")
+    axA = page.axes(xA + lb, tA + HEAD_H + 0.05, pwA, phA)
     im = _imshow(axA, pe, geom, cmap=_cmap(ENERGY_CMAP), vmin=lo, vmax=hi)
     axA.set_gid("map")
     _style_map_axes(axA, geom, scalebar=True)
-    cb = _colorbar(page, im, lb + pwA + CB_GAP, tA + HEAD_H + 0.05, phA, "Peak-top energy (eV)", extend=ext,
-                   energy=True)
+    cb = _colorbar(page, im, xA + lb + pwA + CB_GAP, tA + HEAD_H + 0.05, phA,
+                   "Peak-top energy (eV)" if phA >= 1.5 else "PTE (eV)", extend=ext, energy=True)
     cb.ax.axhline(e_high, color="red", lw=1.3, ls="-", gid="threshold:e_high")
     cb.ax.axhline(e_low, color="red", lw=1.3, ls=(0, (2, 1)), gid="threshold:e_low")
-    page.fig.text(lb / page.w, 1 - (tA + HEAD_H + 0.05 + phA + bb + 0.04) / H,
+    page.fig.text((xA + lb) / page.w, 1 - (tA + HEAD_H + 0.05 + phA + bb + 0.04) / H,
                   f"$E_{{high}}$ = {e_high:.2f} eV (solid red)\n$E_{{low}}$ = {e_low:.2f} eV (dashed red)",
                   ha="left", va="top", fontsize=7, gid="thresholds")
 
-    tB = t0 + (body - hB) / 2
-    x_grid = right_x + max(0.0, (right_w - (lb + 3 * pw + 2 * GX + cb_band)) / 2)
+    tB = t0 + hA + 0.1 if stacked else t0 + (body - hB) / 2
+    x_grid = right_x + max(0.0, (right_w - (lb + 3 * pw + 2 * gx + cb_band)) / 2)
     page.header(x_grid + 0.02, tB, "B", "Classes D1–D3 (top) and best-matching ONMF domains (bottom)")
     rules = ["PTE > $E_{high}$", "$E_{low}$ < PTE ≤ $E_{high}$", "PTE ≤ $E_{low}$"]
     Wrel, _ = _relative(W)
     row_top = [tB + HEAD_H + TITLE2_H, tB + HEAD_H + TITLE2_H + ph + GY + TITLE2_H]
     imd = imb = None
     for j in range(3):
-        x = x_grid + lb + j * (pw + GX)
+        x = x_grid + lb + j * (pw + gx)
         axd = page.axes(x, row_top[0], pw, ph)
         imd = _imshow(axd, ind[j], geom, cmap=_binary_cmap(), vmin=0.0, vmax=1.0)
-        axd.set_title(f"D{j + 1} ({int(np.nansum(ind[j]))} px)\n{rules[j]}", pad=2, fontsize=7, linespacing=1.25)
+        t_d = f"D{j + 1} ({int(np.nansum(ind[j]))} px)\n{rules[j]}"
+        axd.set_title(t_d, pad=TITLE_PAD, fontsize=_fit_font(t_d, pw), linespacing=1.25)
         _style_map_axes(axd, geom, xlabels=False, ylabels=(j == 0), axis_titles=False, scalebar=(j == 0))
         axd.set_gid("class_map")
         b = int(best[j]) - 1
         axb = page.axes(x, row_top[1], pw, ph)
         imb = _imshow(axb, Wrel[b], geom, cmap=_cmap(MAP_CMAP), vmin=0.0, vmax=1.0)
-        sub = f"cos = {cos[j, b]:.2f} with D{j + 1}" if cos is not None else f"best match of D{j + 1}"
-        axb.set_title(f"{prefix}{b + 1}\n{sub}", pad=2, fontsize=7, linespacing=1.25)
+        sub = f"cos = {cos[j, b]:.2f}" if cos is not None else f"best for D{j + 1}"
+        t_b = f"{prefix}{b + 1}\n{sub}"
+        axb.set_title(t_b, pad=TITLE_PAD, fontsize=_fit_font(t_b, pw), linespacing=1.25)
         _style_map_axes(axb, geom, xlabels=True, ylabels=(j == 0), axis_titles=(j == 0), scalebar=False)
         axb.set_gid("map")
-    xc = x_grid + lb + 3 * pw + 2 * GX + CB_GAP
+    xc = x_grid + lb + 3 * pw + 2 * gx + CB_GAP
     ch = min(ph, 0.8)
     _colorbar(page, imd, xc, row_top[0] + (ph - ch) / 2, ch, "In class", binary=True)
     _colorbar(page, imb, xc, row_top[1], ph, "W / max W")
