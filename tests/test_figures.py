@@ -151,26 +151,55 @@ def test_any_rank_and_shape_gives_r_maps_that_do_not_overlap(outputs, r, ny, nx,
     assert has_um_text(fig) == um
 
 
-def test_titles_and_labels_do_not_overlap_when_drawn():
-    fit = fake_fit(12, 30, 30, um=False)
-    bcv = xr.Dataset({"mean_error": ("rank", [3.0, 2.0, 2.1, 2.2]), "se": ("rank", [0.1, 0.1, 0.1, 0.1])},
-                     coords={"rank": [9, 10, 11, 12]}, attrs={"selected_rank": 10, "one_se_rank": 10})
-    fig = F.fig_bcv_domains(bcv, fit, prefix="B")
+def drawn_text_boxes(fig):
+    """Window extents of every text that is drawn: titles, labels, ticks in view, legends, figure texts."""
     fig.canvas.draw()
     r = fig.canvas.get_renderer()
     items = []
-    for ax in map_axes(fig):
-        items += [ax.title, ax.xaxis.label, ax.yaxis.label]
+    for ax in fig.axes:
         (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
-        items += [t for t in ax.get_xticklabels() if x0 <= t.get_position()[0] <= x1]     # drawn ticks only
+        items += [t for t in ax.get_xticklabels() if x0 <= t.get_position()[0] <= x1]     # ticks in view only
         items += [t for t in ax.get_yticklabels() if y0 <= t.get_position()[1] <= y1]
-    items += [t for t in fig.texts]
-    boxes = [t.get_window_extent(r) for t in items if t.get_visible() and t.get_text()]
-    for a, b in itertools.combinations(boxes, 2):
-        assert not a.overlaps(b) or a.width == 0 or b.width == 0, (a, b)
+        items += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+        if ax.get_legend():
+            items += ax.get_legend().get_texts()
+    items += fig.texts
+    uniq = {id(t): t for t in items if t.get_visible() and t.get_text().strip()}
+    return [(t.get_text(), t.get_window_extent(r)) for t in uniq.values()]
+
+
+def assert_no_text_overlap(fig):
+    boxes = drawn_text_boxes(fig)
+    assert len(boxes) > 5
+    for (ta, a), (tb, b) in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b), f"{ta!r} overlaps {tb!r}"
     W, H = fig.get_size_inches() * fig.dpi
-    for b in boxes:
-        assert b.x0 >= -1 and b.y0 >= -1 and b.x1 <= W + 1 and b.y1 <= H + 1
+    for t, b in boxes:
+        assert b.x0 >= -1 and b.y0 >= -1 and b.x1 <= W + 1 and b.y1 <= H + 1, f"{t!r} is cut off"
+
+
+def test_many_narrow_maps_keep_titles_and_ticks_apart():
+    fit = fake_fit(12, 40, 14)                        # tall narrow maps, 12 of them, pixel ticks
+    bcv = xr.Dataset({"mean_error": ("rank", [3.0, 2.0, 2.1, 2.2]), "se": ("rank", [0.1, 0.1, 0.1, 0.1])},
+                     coords={"rank": [9, 10, 11, 12]}, attrs={"selected_rank": 10, "one_se_rank": 10})
+    assert_no_text_overlap(F.fig_bcv_domains(bcv, fit, prefix="B"))
+    km = xr.Dataset({"domain": (("component", "y", "x"), (fit.W.values > 0.5).astype(float)),
+                     "centroid": fit.spectrum}, coords=fit.coords)
+    assert_no_text_overlap(F.fig_kmeans(km))          # titles "C10 (49 %)" wider than a map
+
+
+@pytest.mark.parametrize("um", [False, True])
+@pytest.mark.parametrize("kind", ["pte", "truth", "bcv", "kmeans", "classes"])
+def test_real_figures_have_no_overlapping_text(outputs, kind, um):
+    u = in_um if um else (lambda d: d)
+    o = outputs
+    fig = {"pte": lambda: F.fig_peak_energy_map(u(o["pte"]), roi=(2, 10, 5, 20), title="Peak-top energy"),
+           "truth": lambda: F.fig_truth(u(o["synth"])),
+           "bcv": lambda: F.fig_bcv_domains(o["bcv"], u(o["fit"]), title="Synthetic"),
+           "kmeans": lambda: F.fig_kmeans(u(o["km"])),
+           "classes": lambda: F.fig_classes(u(o["pte"]), u(o["classes"]), u(o["fit"]))}[kind]()
+    assert_no_text_overlap(fig)
+    assert has_um_text(fig) == um
 
 
 # ---------------------------------------------------------------------------------------------- Figs. 1, 2, 6, 7

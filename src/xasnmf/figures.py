@@ -975,20 +975,22 @@ def fig_classes(pte_ds, classes_ds, fit_ds, *, prefix=None, title=None, vmin=Non
     Wrel, _ = _relative(W)
     row_top = [tB + HEAD_H + TITLE2_H, tB + HEAD_H + TITLE2_H + ph + GY + TITLE2_H]
     imd = imb = None
+    t_ds = [f"D{j + 1} ({int(np.nansum(ind[j]))} px)\n{rules[j]}" for j in range(3)]
+    subs = [f"cos = {cos[j, int(best[j]) - 1]:.2f}" if cos is not None else f"best for D{j + 1}" for j in range(3)]
+    t_bs = [f"{prefix}{int(best[j])}\n{subs[j]}" for j in range(3)]
+    fs_d = min(_fit_font(t, pw) for t in t_ds)          # one size per row
+    fs_b = min(_fit_font(t, pw) for t in t_bs)
     for j in range(3):
         x = x_grid + lb + j * (pw + gx)
         axd = page.axes(x, row_top[0], pw, ph)
         imd = _imshow(axd, ind[j], geom, cmap=_binary_cmap(), vmin=0.0, vmax=1.0)
-        t_d = f"D{j + 1} ({int(np.nansum(ind[j]))} px)\n{rules[j]}"
-        axd.set_title(t_d, pad=TITLE_PAD, fontsize=_fit_font(t_d, pw), linespacing=1.25)
+        axd.set_title(t_ds[j], pad=TITLE_PAD, fontsize=fs_d, linespacing=1.25)
         _style_map_axes(axd, geom, xlabels=False, ylabels=(j == 0), axis_titles=False, scalebar=(j == 0))
         axd.set_gid("class_map")
         b = int(best[j]) - 1
         axb = page.axes(x, row_top[1], pw, ph)
         imb = _imshow(axb, Wrel[b], geom, cmap=_cmap(MAP_CMAP), vmin=0.0, vmax=1.0)
-        sub = f"cos = {cos[j, b]:.2f}" if cos is not None else f"best for D{j + 1}"
-        t_b = f"{prefix}{b + 1}\n{sub}"
-        axb.set_title(t_b, pad=TITLE_PAD, fontsize=_fit_font(t_b, pw), linespacing=1.25)
+        axb.set_title(t_bs[j], pad=TITLE_PAD, fontsize=fs_b, linespacing=1.25)
         _style_map_axes(axb, geom, xlabels=True, ylabels=(j == 0), axis_titles=(j == 0), scalebar=False)
         axb.set_gid("map")
     xc = x_grid + lb + 3 * pw + 2 * gx + CB_GAP
