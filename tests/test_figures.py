@@ -355,3 +355,17 @@ def test_style_is_applied_and_restored():
                             fake_fit(2, 10, 12))
     assert matplotlib.rcParams["font.size"] == before
     assert map_axes(fig)[0].title.get_fontsize() == F.STYLE["axes.titlesize"]
+
+
+def test_domain_maps_are_scaled_by_a_high_percentile_so_a_hot_pixel_does_not_darken_them():
+    fit = fake_fit(2, 20, 20)
+    W = fit["W"].values.copy()
+    W[0, 10, 10] = 1000.0                                     # one hot pixel
+    fit["W"] = (("component", "y", "x"), W)
+    fig = F.fig_bcv_domains(xr.Dataset({"mean_error": ("rank", [2.0, 1.0])}, coords={"rank": [1, 2]}), fit)
+    shown = map_axes(fig)[0].get_images()[0].get_array().filled(np.nan)
+    v = W[0][np.isfinite(W[0]) & (W[0] > 0)]
+    np.testing.assert_allclose(shown, W[0] / np.percentile(v, F.WEIGHT_QUANTILE), rtol=1e-6)
+    assert np.nanmedian(shown) > 0.3                          # not crushed to black by the hot pixel
+    cbars = [ax for ax in fig.axes if ax.get_ylabel() == F.WEIGHT_LABEL]
+    assert len(cbars) == 1 and cbars[0]._colorbar.extend == "max"

@@ -29,8 +29,10 @@ Conventions shared by all figures (one style, :data:`STYLE`, applied with
 * Colour maps survive greyscale: ``viridis`` for domain weights and class
   membership, ``cividis`` for energies.  Masked / unfitted pixels (NaN) are a
   neutral light grey (:data:`MASKED_COLOR`).
-* Domain maps are scaled by their own maximum (``W / max W``, one shared
-  colour bar), since ONMF columns have arbitrary scale.
+* Domain maps are scaled by their own 99th percentile of the non-zero pixels
+  (``W / W_99``, clipped at 1, one shared colour bar with an arrow when values
+  are clipped), since ONMF columns have arbitrary scale and a few hot pixels
+  would otherwise darken a whole map.
 * Spectra differ in line style *and* marker (:func:`line_styles`), so they
   can be told apart in greyscale; energy axes read "Energy (eV)".
 * The peak-top-energy colour range is the 1st-99th percentile of the fitted
@@ -285,19 +287,32 @@ def _labels(prefix: str, n: int) -> list[str]:
     return [f"{prefix}{i + 1}" for i in range(n)]
 
 
-def _relative(maps: np.ndarray) -> tuple[np.ndarray, list[bool]]:
-    """Each map divided by its own finite maximum; flags maps that are zero everywhere."""
+#: Domain maps are shown as W / (this percentile of W over the map's non-zero pixels), clipped at 1.
+WEIGHT_QUANTILE = 99.0
+WEIGHT_LABEL = "W / W$_{99}$"
+
+
+def _relative(maps: np.ndarray, q: float = WEIGHT_QUANTILE) -> tuple[np.ndarray, list[bool], bool]:
+    """Each map divided by the ``q``-th percentile of its positive values (its maximum if that is 0).
+
+    A few hot pixels then do not darken the whole map.  Returns the scaled maps, which maps are
+    zero (or NaN) everywhere, and whether any value exceeds 1 (drawn in the top colour).
+    """
     out = np.array(maps, dtype=np.float64, copy=True)
     empty = []
     for i in range(out.shape[0]):
-        with np.errstate(invalid="ignore"):
-            mx = np.nanmax(out[i]) if np.isfinite(out[i]).any() else np.nan
-        if np.isfinite(mx) and mx > 0:
-            out[i] /= mx
+        v = out[i][np.isfinite(out[i]) & (out[i] > 0)]
+        scale = float(np.percentile(v, q)) if v.size else 0.0
+        if not scale > 0 and v.size:
+            scale = float(v.max())
+        if scale > 0:
+            out[i] /= scale
             empty.append(False)
         else:
             empty.append(True)
-    return out, empty
+    with np.errstate(invalid="ignore"):
+        clipped = bool(np.nanmax(out, initial=0.0) > 1.0 + 1e-9) if np.isfinite(out).any() else False
+    return out, empty, clipped
 
 
 def _plot_spectra(ax, energy, spectra, labels, *, ylabel: str, legend_ncol: int, legend_y: float):
@@ -512,7 +527,7 @@ def _colorbar(page, im, x, top, h, label, *, binary=False, ticklabels=None, exte
 
 
 def _draw_grid(page, plan: _GridPlan, x0, top0, maps, labels, geom: _Geom, *, cmap, cbar_label,
-               binary=False, ticklabels=None):
+               binary=False, ticklabels=None, extend="neither"):
     """Small multiples of ``maps`` with a shared colour bar at the right; returns the map axes."""
     axes, im = [], None
     for i in range(plan.n):
@@ -531,7 +546,7 @@ def _draw_grid(page, plan: _GridPlan, x0, top0, maps, labels, geom: _Geom, *, cm
     ch = min(span, 0.8) if binary else min(span, max(plan.ph, 2.2))
     xc = x0 + plan.lb + plan.nc * plan.pw + (plan.nc - 1) * plan.gx + CB_GAP
     _colorbar(page, im, xc, top0 + plan.title_h + (span - ch) / 2, ch, cbar_label, binary=binary,
-              ticklabels=ticklabels)
+              ticklabels=ticklabels, extend=extend)
     return axes
 
 
@@ -785,7 +800,7 @@ def fig_bcv_domains(bcv_ds, fit_ds, *, prefix="A", title=None, spectrum="spectru
     S = _check_var(fit_ds, spectrum, ("component", "energy"), "fit")
     r = int(W.sizes["component"])
     geom = _geom(fit_ds, "fit")
-    maps, empty = _relative(W.values)
+    maps, empty, clipped = _relative(W.values)
     labels = _labels(prefix, r)
     map_labels = [f"{lab} (empty)" if e else lab for lab, e in zip(labels, empty)]
     ylabel = {"spectrum": "Normalized absorbance", "spectrum_wtx0": "$W^T X_0$ (a.u.)",
@@ -820,7 +835,7 @@ def fig_bcv_domains(bcv_ds, fit_ds, *, prefix="A", title=None, spectrum="spectru
     x_maps = right_x + max(0.0, (right_w - plan.width) / 2)
     page.header(x_maps + 0.02, mt, "B", f"Domains {labels[0]}–{labels[-1]}" if r > 1 else f"Domain {labels[0]}")
     _draw_grid(page, plan, x_maps, mt + HEAD_H, maps, map_labels, geom, cmap=_cmap(MAP_CMAP),
-               cbar_label="W / max W")
+               cbar_label=WEIGHT_LABEL, extend="max" if clipped else "neither")
     if title:
         page.fig.suptitle(title, y=1 - TOP / H, va="top")
     return page.fig
@@ -972,7 +987,7 @@ def fig_classes(pte_ds, classes_ds, fit_ds, *, prefix=None, title=None, vmin=Non
     x_grid = right_x + max(0.0, (right_w - (lb + 3 * pw + 2 * gx + cb_band)) / 2)
     page.header(x_grid + 0.02, tB, "B", "Classes D1–D3 (top) and best-matching ONMF domains (bottom)")
     rules = ["PTE > $E_{high}$", "$E_{low}$ < PTE ≤ $E_{high}$", "PTE ≤ $E_{low}$"]
-    Wrel, _ = _relative(W)
+    Wrel, _, _ = _relative(W)
     row_top = [tB + HEAD_H + TITLE2_H, tB + HEAD_H + TITLE2_H + ph + GY + TITLE2_H]
     imd = imb = None
     t_ds = [f"D{j + 1} ({int(np.nansum(ind[j]))} px)\n{rules[j]}" for j in range(3)]
@@ -996,7 +1011,9 @@ def fig_classes(pte_ds, classes_ds, fit_ds, *, prefix=None, title=None, vmin=Non
     xc = x_grid + lb + 3 * pw + 2 * gx + CB_GAP
     ch = min(ph, 0.8)
     _colorbar(page, imd, xc, row_top[0] + (ph - ch) / 2, ch, "In class", binary=True)
-    _colorbar(page, imb, xc, row_top[1], ph, "W / max W")
+    shown = np.asarray(best, dtype=np.int64) - 1
+    _colorbar(page, imb, xc, row_top[1], ph, WEIGHT_LABEL,
+              extend="max" if np.nanmax(Wrel[shown], initial=0.0) > 1.0 + 1e-9 else "neither")
     if title:
         page.fig.suptitle(title, y=1 - TOP / H, va="top")
     return page.fig
