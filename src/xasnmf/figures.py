@@ -39,8 +39,15 @@ Conventions shared by all figures (one style, :data:`STYLE`, applied with
   pixels (a few failed fits do not wash out the map); the colour bar shows
   arrows where values are clipped.
 
-All options are keyword-only.  Works for 1 to ~12 components (the grid is
-computed from the image aspect and the space available).
+* Layout is computed in inches (no layout engine): the map grid (rows x
+  columns, :func:`choose_grid`) is the one that makes the maps largest for the
+  image aspect and the space available, never narrower than the map titles;
+  gaps leave room for pixel tick labels, so no text overlaps (the tests draw
+  every figure and check).  Fig. 7 stacks (A) over (B) for wide images.
+
+All options are keyword-only.  Works for 1 to ~12 components, non-square
+images and masked (NaN) pixels.  Figures are pyplot-free (an Agg canvas), so
+they need no display and leak nothing if not closed.
 """
 
 from __future__ import annotations
@@ -58,7 +65,7 @@ from .errors import InputError
 
 __all__ = [
     "STYLE", "MASKED_COLOR", "fig_peak_energy_map", "fig_truth", "fig_bcv_domains", "fig_kmeans",
-    "fig_classes", "save_figure", "line_styles", "nice_length",
+    "fig_classes", "save_figure", "line_styles", "nice_length", "choose_grid", "WEIGHT_QUANTILE",
 ]
 
 #: Colour of masked / unfitted pixels.
@@ -96,10 +103,6 @@ STYLE = {
     "pdf.fonttype": 42,
     "ps.fonttype": 42,
     "svg.fonttype": "none",
-    "figure.constrained_layout.h_pad": 0.03,
-    "figure.constrained_layout.w_pad": 0.03,
-    "figure.constrained_layout.hspace": 0.03,
-    "figure.constrained_layout.wspace": 0.03,
 }
 
 MAP_CMAP = "viridis"
