@@ -497,12 +497,13 @@ def _fit_font(text: str, width: float, fontsize: float = 7.0) -> float:
     import re
 
     plain = [re.sub(r"\$|_\{|\}|\\", "", line) for line in text.split("\n")]
-    need = max(_text_w(line, fontsize) for line in plain)
-    return float(min(fontsize, max(5.0, fontsize * width / need)))
+    need = max(_text_w(line, fontsize) for line in plain) - 0.04       # the part that scales with the size
+    return float(min(fontsize, max(5.0, fontsize * (width - 0.04) / need)))
 
 
-def _min_title_w(labels) -> float:
-    return max(_text_w(t, STYLE["axes.titlesize"]) for t in labels) + 0.02
+def _min_title_w(labels, fontsize: float = 6.5) -> float:
+    """Narrowest map whose titles still fit at ``fontsize`` (they are drawn up to the style size)."""
+    return max(_text_w(t, fontsize) for t in labels) + 0.02
 
 
 def _colorbar(page, im, x, top, h, label, *, binary=False, ticklabels=None, extend="neither", energy=False):
@@ -539,8 +540,8 @@ def _draw_grid(page, plan: _GridPlan, x0, top0, maps, labels, geom: _Geom, *, cm
         top = top0 + r * (plan.title_h + plan.ph + GY) + plan.title_h
         ax = page.axes(x, top, plan.pw, plan.ph)
         im = _imshow(ax, maps[i], geom, cmap=cmap, vmin=0.0, vmax=1.0)
-        fs = min(STYLE["axes.titlesize"], max(5.5, plan.pw / _text_w(labels[i], 1.0)))
-        ax.set_title(labels[i], pad=TITLE_PAD, fontsize=fs)
+        ax.set_title(labels[i], pad=TITLE_PAD, fontsize=_fit_font(labels[i], plan.pw + 0.5 * plan.gx,
+                                                                 STYLE["axes.titlesize"]))
         _style_map_axes(ax, geom, xlabels=i + plan.nc >= plan.n, ylabels=(c == 0),
                         axis_titles=(r == plan.nr - 1 and c == 0), scalebar=(i == 0))
         ax.set_gid("map")
