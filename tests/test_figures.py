@@ -219,6 +219,12 @@ def test_peak_energy_map_roi_colorbar_and_masked_grey(outputs):
     assert np.ma.getmaskarray(arr)[:4, :5].all() and not np.ma.getmaskarray(arr)[10:, 10:].any()
     assert to_rgba(im.get_cmap().get_bad()) == to_rgba(F.MASKED_COLOR)
     assert im.get_cmap().name.startswith("cividis")
+    # ... and hatched: the hatch rectangles cover exactly the NaN pixels (area in pixel units)
+    (hatch,) = by_gid(fig, "masked_hatch")
+    assert hatch.get_hatch() == F.HATCH
+    polys = hatch.get_path().to_polygons()
+    area = sum(abs(np.ptp(q[:, 0]) * np.ptp(q[:, 1])) for q in polys)
+    assert area == pytest.approx(np.isnan(pte["peak_energy"].values).sum())
     with pytest.raises(InputError, match="not inside"):
         F.fig_peak_energy_map(pte, roi=(0, NY + 1, 0, 5))
 

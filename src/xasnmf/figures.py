@@ -28,7 +28,8 @@ Conventions shared by all figures (one style, :data:`STYLE`, applied with
   first map of each group; otherwise the axes carry pixel ticks.
 * Colour maps survive greyscale: ``viridis`` for domain weights and class
   membership, ``cividis`` for energies.  Masked / unfitted pixels (NaN) are a
-  neutral light grey (:data:`MASKED_COLOR`).
+  neutral light grey (:data:`MASKED_COLOR`), hatched, so that in greyscale they
+  cannot be mistaken for the light end of a colour map.
 * Domain maps are scaled by their own 99th percentile of the non-zero pixels
   (``W / W_99``, clipped at 1, one shared colour bar with an arrow when values
   are clipped), since ONMF columns have arbitrary scale and a few hot pixels
@@ -68,8 +69,10 @@ __all__ = [
     "fig_classes", "save_figure", "line_styles", "nice_length", "choose_grid", "WEIGHT_QUANTILE",
 ]
 
-#: Colour of masked / unfitted pixels.
-MASKED_COLOR = "#cfcfcf"
+#: Colour of masked / unfitted pixels (also hatched with MASKED_HATCH, see _imshow).
+MASKED_COLOR = "#d4d4d4"
+MASKED_HATCH = "#8c8c8c"
+HATCH = "////"
 
 #: The one style of every figure (applied with ``matplotlib.rc_context``).
 STYLE = {
@@ -103,6 +106,7 @@ STYLE = {
     "pdf.fonttype": 42,
     "ps.fonttype": 42,
     "svg.fonttype": "none",
+    "hatch.linewidth": 0.5,
 }
 
 MAP_CMAP = "viridis"
@@ -253,11 +257,40 @@ def line_styles(n: int) -> list[dict]:
 
 
 def _imshow(ax, data, geom: _Geom, *, cmap, norm=None, vmin=None, vmax=None):
+    """The map, NaN pixels light grey and hatched (so they stay apart from every colour in greyscale)."""
+    a = np.asarray(data, dtype=np.float64)
     interp = "nearest" if max(geom.ny, geom.nx) <= 800 else "antialiased"
-    im = ax.imshow(np.ma.masked_invalid(np.asarray(data, dtype=np.float64)), cmap=cmap, norm=norm,
+    im = ax.imshow(np.ma.masked_invalid(a), cmap=cmap, norm=norm,
                    vmin=vmin, vmax=vmax, extent=geom.extent, origin="upper", interpolation=interp,
                    aspect="equal")
+    _hatch_nan(ax, ~np.isfinite(a), geom)
     return im
+
+
+def _hatch_nan(ax, bad: np.ndarray, geom: _Geom):
+    """Hatch the pixels where ``bad`` (one rectangle per run of bad pixels in a row)."""
+    if not bad.any():
+        return None
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as MPath
+
+    x0, y0 = geom.extent[0], geom.extent[3]
+    sx = (geom.extent[1] - geom.extent[0]) / geom.nx
+    sy = (geom.extent[2] - geom.extent[3]) / geom.ny
+    verts, codes = [], []
+    d = np.diff(np.pad(bad.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    for r in np.flatnonzero(bad.any(axis=1)):
+        starts = np.flatnonzero(d[r] == 1)
+        ends = np.flatnonzero(d[r] == -1)
+        for c0, c1 in zip(starts, ends):
+            xa, xb = x0 + c0 * sx, x0 + c1 * sx
+            ya, yb = y0 + r * sy, y0 + (r + 1) * sy
+            verts += [(xa, ya), (xb, ya), (xb, yb), (xa, yb), (xa, ya)]
+            codes += [MPath.MOVETO, MPath.LINETO, MPath.LINETO, MPath.LINETO, MPath.CLOSEPOLY]
+    patch = PathPatch(MPath(verts, codes), facecolor="none", edgecolor=MASKED_HATCH, hatch=HATCH, lw=0.0,
+                      gid="masked_hatch", zorder=2)
+    ax.add_patch(patch)
+    return patch
 
 
 def _style_map_axes(ax, geom: _Geom, *, xlabels: bool = True, ylabels: bool = True,
