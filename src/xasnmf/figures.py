@@ -277,19 +277,18 @@ def _hatch_nan(ax, bad: np.ndarray, geom: _Geom):
     x0, y0 = geom.extent[0], geom.extent[3]
     sx = (geom.extent[1] - geom.extent[0]) / geom.nx
     sy = (geom.extent[2] - geom.extent[3]) / geom.ny
-    verts, codes = [], []
     d = np.diff(np.pad(bad.astype(np.int8), ((0, 0), (1, 1))), axis=1)
-    for r in np.flatnonzero(bad.any(axis=1)):
-        starts = np.flatnonzero(d[r] == 1)
-        ends = np.flatnonzero(d[r] == -1)
-        for c0, c1 in zip(starts, ends):
-            xa, xb = x0 + c0 * sx, x0 + c1 * sx
-            ya, yb = y0 + r * sy, y0 + (r + 1) * sy
-            verts += [(xa, ya), (xb, ya), (xb, yb), (xa, yb), (xa, ya)]
-            codes += [MPath.MOVETO, MPath.LINETO, MPath.LINETO, MPath.LINETO, MPath.CLOSEPOLY]
+    rs, c0 = np.nonzero(d == 1)                 # run starts and ends, both in row-major order: they pair up
+    _, c1 = np.nonzero(d == -1)
+    xa, xb = x0 + c0 * sx, x0 + c1 * sx
+    ya, yb = y0 + rs * sy, y0 + (rs + 1) * sy
+    verts = np.stack([np.stack([xa, ya], 1), np.stack([xb, ya], 1), np.stack([xb, yb], 1),
+                      np.stack([xa, yb], 1), np.stack([xa, ya], 1)], axis=1).reshape(-1, 2)
+    codes = np.tile(np.array([MPath.MOVETO, MPath.LINETO, MPath.LINETO, MPath.LINETO, MPath.CLOSEPOLY],
+                             dtype=MPath.code_type), rs.size)
     patch = PathPatch(MPath(verts, codes), facecolor="none", edgecolor=MASKED_HATCH, hatch=HATCH, lw=0.0,
                       gid="masked_hatch", zorder=2)
-    ax.add_patch(patch)
+    ax.add_artist(patch)          # not add_patch: the limits are the image's, and that would walk every segment
     return patch
 
 
