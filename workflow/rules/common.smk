@@ -75,10 +75,14 @@ def bcv_seeds(name):
     return [0] if b["method"] == "svd" else list(range(b["seeds"]))
 
 
+def dataset_bcv_job_files(name):
+    b = bcv_cfg(name)
+    return expand(f"{RESULTS}/{name}/bcv/rank-{{rank}}/seed-{{seed}}/fold-{{fold}}.nc",
+                  rank=b["ranks"], seed=bcv_seeds(name), fold=range(b["folds"]))
+
+
 def bcv_job_files(wildcards):
-    b = bcv_cfg(wildcards.dataset)
-    return expand(f"{RESULTS}/{wildcards.dataset}/bcv/rank-{{rank}}/seed-{{seed}}/fold-{{fold}}.nc",
-                  rank=b["ranks"], seed=bcv_seeds(wildcards.dataset), fold=range(b["folds"]))
+    return dataset_bcv_job_files(wildcards.dataset)
 
 
 def raw_cube_input(wildcards):
@@ -133,9 +137,12 @@ def runtime_min(wildcards, attempt):
 
 
 def all_outputs(wildcards):
+    """Final targets. The BCV trial files are listed too, so a deleted trial is recomputed (and with it
+    everything that depends on it) instead of being left missing behind an up-to-date bcv.nc."""
     out = []
     for name, ds in DATASETS.items():
         base = f"{RESULTS}/{name}"
+        out.extend(dataset_bcv_job_files(name))
         out.extend([f"{base}/onmf.nc", f"{base}/bcv.nc", f"{base}/rank.json",
                 f"{base}/tables/table1_kmeans.csv", f"{base}/tables/table2_classes.csv",
                 f"{base}/tables/table3_domain_peaks.csv",
