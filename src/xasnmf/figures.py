@@ -55,14 +55,13 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
+from .provenance import atomic_path
 
 __all__ = [
     "STYLE", "MASKED_COLOR", "fig_peak_energy_map", "fig_truth", "fig_bcv_domains", "fig_kmeans",
@@ -1093,21 +1092,11 @@ def save_figure(fig, *paths, dpi: int = 150):
         written = []
         with matplotlib.rc_context(STYLE):
             for path, fmt in targets:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp.{fmt}", dir=path.parent)
-                try:
-                    with os.fdopen(fd, "wb") as fh:
-                        meta = ({"Software": None} if fmt == "png"
-                                else {"Creator": None, "Producer": None, "CreationDate": None} if fmt == "pdf"
-                                else {"Date": None})
-                        fig.savefig(fh, format=fmt, dpi=dpi, metadata=meta)
-                    os.replace(tmp, path)
-                except BaseException:
-                    try:
-                        os.unlink(tmp)
-                    except FileNotFoundError:
-                        pass
-                    raise
+                meta = ({"Software": None} if fmt == "png"
+                        else {"Creator": None, "Producer": None, "CreationDate": None} if fmt == "pdf"
+                        else {"Date": None})
+                with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                    fig.savefig(fh, format=fmt, dpi=dpi, metadata=meta)
                 written.append(path)
         return written
     finally:

@@ -8,6 +8,7 @@ killed job never leaves a half-written file that looks whole.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -123,14 +124,32 @@ def _umask_mode() -> int:
     return 0o666 & ~mask
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary name beside ``path``; on success give it the usual permissions and rename it.
+
+    On any error the temporary file is removed and ``path`` (if it existed) is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, _umask_mode())  # mkstemp makes 0600
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def write_netcdf(ds, path: str | os.PathLike, *, compress: bool = True) -> Path:
     """Write an xarray Dataset to NetCDF4 atomically (temporary name, then rename).
 
     Float and integer data variables get zlib compression through ``encoding``.
     Attribute values that NetCDF cannot hold (bool, dict) are converted (int, JSON).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ds = ds.copy()
     ds.attrs = _netcdf_safe_attrs(dict(ds.attrs))
     for name in list(ds.variables):
@@ -140,31 +159,14 @@ def write_netcdf(ds, path: str | os.PathLike, *, compress: bool = True) -> Path:
         for name, var in ds.data_vars.items():
             if var.dtype.kind in "fiub" and var.ndim > 0:
                 encoding[name] = {"zlib": True, "complevel": 4}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=encoding)
-        os.chmod(tmp, _umask_mode())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return Path(path)
 
 
 def write_text_atomic(text: str, path: str | os.PathLike) -> Path:
     """Write text to ``path`` through a temporary file and rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as fh:
             fh.write(text)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return Path(path)

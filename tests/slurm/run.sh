@@ -63,7 +63,9 @@ cleanup() {
     local rc=$? entry name pid i left=0
     trap - EXIT INT TERM
     set +e
-    [[ -n "${MONITOR_PID:-}" ]] && kill "$MONITOR_PID" 2>/dev/null && wait "$MONITOR_PID" 2>/dev/null
+    if [[ -n "${FAIL_PID:-}" ]] && kill -0 "$FAIL_PID" 2>/dev/null; then   # our background failing-job run
+        pkill -TERM -P "$FAIL_PID" 2>/dev/null; kill -TERM "$FAIL_PID" 2>/dev/null; wait "$FAIL_PID" 2>/dev/null
+    fi
     if [[ -n "${SLURM_CONF:-}" && -f "${SLURM_CONF}" ]] && ((${#PIDS[@]})); then
         timeout 10 scancel --quiet --user=root 2>/dev/null        # only this private cluster's jobs
         for i in $(seq 20); do
@@ -167,7 +169,7 @@ SLURM_ARGS=(
     --default-resources slurm_partition=debug  # the partition, on the command line
     --cores "$CORES"                           # a group must fit this 2-CPU node (profile: 8)
     --slurm-status-command squeue              # no slurmdbd here: sacct fails
-    --slurm-init-seconds-before-status-checks 5  # poll soon (profile: 40 s); MinJobAge=600 >= 3 x 5
+    --slurm-init-seconds-before-status-checks 3  # poll soon (profile: 40 s); MinJobAge=600 >= 3 x 3
     --slurm-keep-successful-logs               # keep every job's log, to count the submissions
     --nolock                                   # other runs may use this checkout; results dirs are separate
 )
@@ -187,20 +189,56 @@ show_jobs() {   # $1 = label; the SLURM jobs this run submitted (MinJobAge keeps
 
 run_uuid_of() { sed -n 's/.*SLURM run ID: \([A-Za-z0-9_-]*\).*/\1/p' "$1" | head -1; }
 
-# ---------------------------------------------------------------- a workflow: local vs SLURM
-# $1 label, $2 snakefile, $3 configfile (or ""), $4 timeout for the SLURM run (s)
-compare_run() {
-    local label=$1 snakefile=$2 cfg=$3 limit=$4 cfgargs=() rc t
-    [[ -n $cfg ]] && cfgargs=(--configfile "$cfg")
-    local loc=$WORK/$label/local slu=$WORK/$label/slurm
-    mkdir -p "$WORK/$label"
-    log "$label: local run (profiles/local) -> $loc"
-    t=$SECONDS
-    rc=0; timeout -k 10 "$limit" "${SNAKEMAKE[@]}" -s "$snakefile" "${cfgargs[@]}" --profile "$REPO/profiles/local" \
-        --cores "$CORES" --nolock --config results="$loc" >"$WORK/$label/local.log" 2>&1 || rc=$?
-    ((rc == 0)) || { tail -n 40 "$WORK/$label/local.log"; die "$label: local run failed (exit $rc)"; }
-    log "$label: local run ok in $((SECONDS - t)) s, $(job_total "$WORK/$label/local.log") Snakemake jobs"
+# ---------------------------------------------------------------- a failing job must fail the run
+# Started in the background first, so that its polling delays overlap the workflow runs below (its three
+# 1-CPU attempts share the node with them).
+FAIL_LIMIT=${SLURM_TEST_FAIL_TIMEOUT:-180}
+start_failing() {
+    mkdir -p "$WORK/failing"
+    log "failing job: started in the background; expecting a non-zero exit within $FAIL_LIMIT s (profile retries: 2)"
+    (
+        t=$SECONDS; rc=0
+        timeout -k 10 "$FAIL_LIMIT" "${SNAKEMAKE[@]}" -s "$REPO/tests/slurm/failing/Snakefile" \
+            --directory "$WORK/failing" "${SLURM_ARGS[@]}" --slurm-logdir "$WORK/failing/slurm_logs" \
+            >"$WORK/failing/snakemake.log" 2>&1 || rc=$?
+        echo "$rc $((SECONDS - t))" >"$WORK/failing/rc"
+    ) &
+    FAIL_PID=$!
+}
+check_failing() {
+    local rc dt name n_sbatch
+    wait "$FAIL_PID" || true; FAIL_PID=
+    read -r rc dt <"$WORK/failing/rc"
+    name=$(run_uuid_of "$WORK/failing/snakemake.log")
+    [[ -n $name ]] && show_jobs failing "$name"
+    n_sbatch=$( [[ -n $name ]] && squeue -h --states=all --name="$name" -o %i | wc -l || echo 0)
+    grep -E 'failed, SLURM status|Trying to restart|Exiting because' "$WORK/failing/snakemake.log" | head -n 8 || true
+    if ((rc == 124 || rc == 137)); then
+        tail -n 30 "$WORK/failing/snakemake.log"; die "failing job: Snakemake still running after $FAIL_LIMIT s"
+    fi
+    ((rc != 0)) || die "failing job: Snakemake exited 0"
+    log "failing job: Snakemake exited $rc after $dt s, $n_sbatch sbatch submissions (1 + 2 retries)"
+    SUMMARY+=("failing job: exit $rc after ${dt}s, sbatch $n_sbatch")
+}
 
+# ---------------------------------------------------------------- a workflow: local vs SLURM
+# $1 label, $2 snakefile, $3 configfile (or ""), $4 timeout per run (s), $5 existing local results dir (or "")
+compare_run() {
+    local label=$1 snakefile=$2 cfg=$3 limit=$4 loc=${5:-} cfgargs=() rc t
+    [[ -n $cfg ]] && cfgargs=(--configfile "$cfg")
+    local slu=$WORK/$label/slurm
+    mkdir -p "$WORK/$label"
+    if [[ -n $loc ]]; then
+        log "$label: comparing with the existing local results $loc (SLURM_TEST_LOCAL_RESULTS)"
+    else
+        loc=$WORK/$label/local
+        log "$label: local run (profiles/local) -> $loc"
+        t=$SECONDS
+        rc=0; timeout -k 10 "$limit" "${SNAKEMAKE[@]}" -s "$snakefile" "${cfgargs[@]}" --profile "$REPO/profiles/local" \
+            --cores "$CORES" --nolock --config results="$loc" >"$WORK/$label/local.log" 2>&1 || rc=$?
+        ((rc == 0)) || { tail -n 40 "$WORK/$label/local.log"; die "$label: local run failed (exit $rc)"; }
+        log "$label: local run ok in $((SECONDS - t)) s, $(job_total "$WORK/$label/local.log") Snakemake jobs"
+    fi
     log "$label: SLURM run (--profile profiles/slurm) -> $slu"
     t=$SECONDS
     rc=0; timeout -k 10 "$limit" "${SNAKEMAKE[@]}" -s "$snakefile" "${cfgargs[@]}" "${SLURM_ARGS[@]}" \
@@ -212,45 +250,31 @@ compare_run() {
         ((rc == 124 || rc == 137)) && die "$label: SLURM run timed out after $limit s"
         die "$label: SLURM run failed (exit $rc)"
     fi
-    local sm_jobs local_jobs n_sbatch n_group n_logs
+    local sm_jobs local_jobs n_sbatch n_group n_members
     sm_jobs=$(job_total "$WORK/$label/slurm.log")
     local_jobs=$(grep -c '^localrule ' "$WORK/$label/slurm.log" || true)
     n_sbatch=$(squeue -h --states=all --name="$name" -o %i | wc -l)
-    n_group=$(scontrol -o show job 2>/dev/null | grep -F "JobName=$name " | grep -c 'Comment=group_' || true)
-    n_logs=$(find "$WORK/$label/slurm_logs" -name '*.log' | wc -l)
+    # group jobs: their logs lie under slurm_logs/group_<group>_<rules>/ (kept: --slurm-keep-successful-logs)
+    n_group=$(find "$WORK/$label/slurm_logs" -path '*/group_*' -name '*.log' | wc -l)
+    n_members=$(awk '/^Job stats:/{f=1} f && $1=="fit_bcv_fold"{print $2; exit}' "$WORK/$label/slurm.log")
     show_jobs "$label" "$name"
-    log "$label: SLURM run ok in $dt s: $sm_jobs Snakemake jobs ($local_jobs local rules on the submit host)," \
-        "$n_sbatch sbatch submissions ($n_group group jobs; $n_logs SLURM log files)"
-    grep -E 'group-components|Submitted group job|Submitted job' "$WORK/$label/slurm.log" | head -n 5 || true
-    SUMMARY+=("$label: SLURM ${dt}s, Snakemake jobs $sm_jobs (local $local_jobs), sbatch $n_sbatch (groups $n_group)")
-    "$PY" "$REPO/tests/slurm/compare_results.py" "$loc" "$slu" || die "$label: SLURM results differ from local"
+    log "$label: SLURM run ok in $dt s: $sm_jobs Snakemake jobs ($local_jobs run locally as localrules)," \
+        "$n_sbatch sbatch submissions, of which $n_group group jobs holding the $n_members fit_bcv_fold jobs"
+    SUMMARY+=("$label: SLURM run ${dt}s; Snakemake jobs $sm_jobs (localrules $local_jobs); sbatch $n_sbatch (group jobs $n_group for $n_members fit_bcv_fold)")
+    "$PY" "$REPO/tests/slurm/compare_results.py" "$loc" "$slu" || die "$label: SLURM results differ from the local run"
 }
 
 SUMMARY=()
+FAIL_PID=
+start_failing
 if [[ "${SLURM_TEST_TOY:-0}" == 1 || ( ! -f "$CONFIGFILE" && "${SLURM_TEST_SKIP_WORKFLOW:-0}" != 1 ) ]]; then
     [[ -f "$CONFIGFILE" ]] || log "config $CONFIGFILE not found: running the toy workflow only"
     compare_run toy "$REPO/tests/slurm/toy/Snakefile" "" 150
 fi
 if [[ -f "$CONFIGFILE" && "${SLURM_TEST_SKIP_WORKFLOW:-0}" != 1 ]]; then
-    compare_run smoke "$REPO/Snakefile" "$CONFIGFILE" "${SLURM_TEST_TIMEOUT:-200}"
+    compare_run smoke "$REPO/Snakefile" "$CONFIGFILE" "${SLURM_TEST_TIMEOUT:-240}" "${SLURM_TEST_LOCAL_RESULTS:-}"
 fi
-
-# ---------------------------------------------------------------- a failing job must fail the run
-FAIL_LIMIT=${SLURM_TEST_FAIL_TIMEOUT:-90}
-mkdir -p "$WORK/failing"
-log "failing job: expecting a non-zero exit within $FAIL_LIMIT s (profile retries: 2)"
-t=$SECONDS
-rc=0; timeout -k 10 "$FAIL_LIMIT" "${SNAKEMAKE[@]}" -s "$REPO/tests/slurm/failing/Snakefile" \
-    --directory "$WORK/failing" "${SLURM_ARGS[@]}" --slurm-logdir "$WORK/failing/slurm_logs" \
-    >"$WORK/failing/snakemake.log" 2>&1 || rc=$?
-dt=$((SECONDS - t)); name=$(run_uuid_of "$WORK/failing/snakemake.log")
-show_jobs failing "$name"
-n_sbatch=$(squeue -h --states=all --name="$name" -o %i | wc -l)
-grep -E 'Error in rule|failed, SLURM status|Trying to restart|Exiting because' "$WORK/failing/snakemake.log" | head -n 8 || true
-if ((rc == 124 || rc == 137)); then tail -n 30 "$WORK/failing/snakemake.log"; die "failing job: Snakemake still running after $FAIL_LIMIT s"; fi
-((rc != 0)) || die "failing job: Snakemake exited 0"
-log "failing job: Snakemake exited $rc after $dt s, $n_sbatch sbatch submissions (1 + retries)"
-SUMMARY+=("failing: exit $rc after ${dt}s, sbatch $n_sbatch")
+[[ -n ${FAIL_PID:-} ]] && check_failing
 
 for s in "${SUMMARY[@]}"; do log "SUMMARY $s"; done
-log "PASS (plugin $PLUGIN_VERSION)"
+log "PASS (plugin $PLUGIN_VERSION, $(dpkg-query -W -f '${Version}' slurm-client 2>/dev/null))"
