@@ -87,3 +87,25 @@ def test_cli_errors_are_one_paragraph_not_tracebacks(masked_cube, tmp_path, caps
     assert main(["fit", str(path), "--rank", "2", "-o", str(path)]) == 2
     assert "never overwrites its input" in " ".join(capsys.readouterr().err.split())
     assert xr.load_dataset(path)["absorbance"].shape == (30, 44, 40)  # input untouched
+
+
+def test_fit_projects_out_per_pixel_offset_and_scale():
+    """Endpoint normalization of noisy spectra leaves a random offset and scale per pixel; the
+    offset+scale nuisance projection keeps the domains recoverable (X P = W (P H)^T)."""
+    from xasnmf.api import fit_cube
+
+    ny, nx, n, k = 40, 50, 40, 4
+    X, W, H, lab = partition_phantom(ny=ny, nx=nx, n=n, k=k, noise=0.002, seed=9)
+    rng = np.random.default_rng(1)
+    ref = np.linspace(0, 1, n) ** 2
+    scale = 1 + rng.normal(0, 0.05, (ny * nx, 1))
+    offset = rng.normal(0, 0.05, (ny * nx, 1))
+    X0 = (X + ref) * scale + offset
+    cube = make_cube(X0.reshape(ny, nx, n), np.linspace(7700, 7740, n), reference=ref)
+    good = fit_cube(cube, rank=k, n_restarts=2, nuisance="offset+scale")
+    bad = fit_cube(cube, rank=k, n_restarts=2, nuisance="none")
+    cos_good = matched_cosines(W, good["W"].values.reshape(k, -1).T)
+    cos_bad = matched_cosines(W, bad["W"].values.reshape(k, -1).T)
+    assert cos_good.min() > 0.95, cos_good
+    assert cos_bad.min() < cos_good.min()
+    assert good.attrs["nuisance"] == "offset+scale" and bad.attrs["nuisance"] == "none"

@@ -48,7 +48,8 @@ def _cmd_fit(args) -> int:
     _guard_output(args.output, args.cube)
     ds = open_cube(args.cube)
     out = fit_cube(ds, rank=args.rank, n_restarts=args.restarts, init=args.init, seed=args.seed,
-                   max_iter=args.max_iter, tol=args.tol, dtype=args.dtype, source=str(args.cube))
+                   max_iter=args.max_iter, tol=args.tol, dtype=args.dtype, nuisance=args.nuisance,
+                   source=str(args.cube))
     write_netcdf(out, args.output)
     print(f"rank {out.attrs['rank']}: objective {out.attrs['objective']:.6g} after {out.attrs['n_iter']} "
           f"iterations ({out.attrs['stop_reason']}); wrote {args.output}")
@@ -127,6 +128,9 @@ def register(sub) -> None:
     p.add_argument("--max-iter", type=int, default=500)
     p.add_argument("--tol", type=float, default=1e-5)
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--nuisance", choices=("none", "offset", "offset+scale"), default="offset+scale",
+                   help="per-pixel offset/scale terms projected out of X before the fit (default offset+scale; "
+                        "paper: none)")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=_cmd_fit)
 
