@@ -169,6 +169,14 @@ def compare_params(wildcards):
     return dict(DATASETS[wildcards.dataset].get("compare", {}))
 
 
+def fig1_input(wildcards):
+    """Peak-top-energy map for Fig. 1: the whole stack when an ROI is analysed (the ROI is drawn on it),
+    else the preprocessed map, whose masked pixels (no edge, no signal) carry no fake peak energies."""
+    if DATASETS[wildcards.dataset].get("preprocess", {}).get("roi"):
+        return f"{RESULTS}/{wildcards.dataset}/peak/cube.nc"
+    return f"{RESULTS}/{wildcards.dataset}/peak/preprocessed.nc"
+
+
 def figure_params(wildcards):
     pre = DATASETS[wildcards.dataset].get("preprocess", {})
     return {"roi": pre.get("roi"), "dataset": wildcards.dataset}

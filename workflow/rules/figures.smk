@@ -67,7 +67,7 @@ rule plot_kmeans:
 
 rule plot_peak_energy_map:
     input:
-        f"{RESULTS}/{{dataset}}/peak/cube.nc",
+        fig1_input,
     output:
         png=report(f"{RESULTS}/{{dataset}}/figures/peak_energy_map.png", category="{dataset}",
                    subcategory="figures", caption="../report/fig_peak_energy_map.rst"),
