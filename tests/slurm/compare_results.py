@@ -5,8 +5,10 @@
 NetCDF files: same data variables, coordinates and dimensions, values equal (exactly, or within a tiny
 tolerance that covers BLAS thread-count rounding; the report says which); global and variable attributes
 are not compared (they carry provenance: creation time, host, SLURM job id). CSV/TSV: same columns, numbers
-equal within the same tolerance. JSON: equal after dropping provenance-like keys. Logs, benchmarks and
-binary figures: only the set of files is compared. Exit 0 when everything matches, 1 otherwise.
+equal within the same tolerance. JSON: equal after dropping provenance-like keys. Markdown/LaTeX/text
+tables: equal text. In JSON and text, each tree's own root path is replaced by a placeholder first (the two
+runs write to different results dirs). Logs, benchmarks and binary figures (PNG/PDF embed timestamps):
+only the set of files is compared. Exit 0 when everything matches, 1 otherwise.
 """
 
 import json
@@ -79,11 +81,22 @@ def compare_table(fa, fb, where, notes):
     return errs
 
 
+ROOTS = []  # the two results roots, replaced by "<results>" in strings
+
+
+def _unroot(text):
+    for r in ROOTS:
+        text = text.replace(r, "<results>")
+    return text
+
+
 def _strip(obj):
     if isinstance(obj, dict):
         return {k: _strip(v) for k, v in obj.items() if str(k).lower() not in PROVENANCE_KEYS}
     if isinstance(obj, list):
         return [_strip(v) for v in obj]
+    if isinstance(obj, str):
+        return _unroot(obj)
     return obj
 
 
@@ -105,6 +118,10 @@ def compare_json(fa, fb, where, notes):
     return [] if _json_equal(a, b) else [f"{where}: JSON content differs"]
 
 
+def compare_text(fa, fb, where, notes):
+    return [] if _unroot(fa.read_text()) == _unroot(fb.read_text()) else [f"{where}: text differs"]
+
+
 def files(root):
     return {p.relative_to(root) for p in root.rglob("*")
             if p.is_file() and not (set(p.relative_to(root).parts[:-1]) & SKIP_DIRS)}
@@ -112,13 +129,15 @@ def files(root):
 
 def main(argv):
     ra, rb = Path(argv[1]), Path(argv[2])
+    ROOTS.extend(sorted({str(ra), str(ra.resolve()), str(rb), str(rb.resolve())}, key=len, reverse=True))
     fa, fb = files(ra), files(rb)
     errs, notes, counts = [], [], {}
     if fa != fb:
         errs.append(f"file sets differ: only local {sorted(map(str, fa - fb))[:10]}, "
                     f"only slurm {sorted(map(str, fb - fa))[:10]}")
     for rel in sorted(fa & fb):
-        kind = {".nc": compare_nc, ".csv": compare_table, ".tsv": compare_table, ".json": compare_json}.get(rel.suffix)
+        kind = {".nc": compare_nc, ".csv": compare_table, ".tsv": compare_table, ".json": compare_json,
+                ".md": compare_text, ".tex": compare_text, ".txt": compare_text}.get(rel.suffix)
         counts[rel.suffix or "(none)"] = counts.get(rel.suffix or "(none)", 0) + 1
         if kind is None:
             continue
