@@ -8,8 +8,9 @@ r = 10, in float32 and float64:
 * their ratio (target: <= 1.3 in float32);
 * scikit-learn ``NMF(solver="cd")`` and ``NMF(solver="mu")`` time per iteration
   on a non-negative matrix of the same shape and dtype;
-* peak RSS of a fit (child process), next to the peak RSS of a child that only
-  builds X, so the fit's own overhead shows as a difference and a ratio.
+* peak RSS of a fit (child process) next to that of a child that only builds
+  X, and the peak of the fit's own allocations (tracemalloc, which sees NumPy
+  buffers) as MiB and as a fraction of X: no m x n temporary means well below 1.
 
 Usage: ``python benchmarks/bench_onmf.py [--m 90000] [--n 100] [--r 10] [--repeats 5]``
 """
@@ -76,22 +77,24 @@ def gemm_time(X, r, repeats):
 
 
 CHILD = r"""
-import sys, resource, numpy as np
+import sys, resource, tracemalloc, numpy as np
 m, n, r, dtype, fit = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5] == "1"
+import xasnmf.onmf  # same imports in both children
 X = np.random.default_rng(0).standard_normal((m, n), dtype=dtype)
+tracemalloc.start()
 if fit:
-    from xasnmf.onmf import onmf
-    onmf(X, r, n_restarts=1, init="random", max_iter=30, tol=0.0, dtype=dtype, warn=False)
-else:
-    import xasnmf.onmf  # same imports, no fit
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    xasnmf.onmf.onmf(X, r, n_restarts=1, init="random", max_iter=30, tol=0.0, dtype=dtype, warn=False)
+peak = tracemalloc.get_traced_memory()[1]
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, peak)
 """
 
 
 def peak_rss_mib(m, n, r, dtype, fit):
+    """(peak RSS of the child in MiB, peak of the fit's own allocations in MiB by tracemalloc)."""
     out = subprocess.run([sys.executable, "-c", CHILD, str(m), str(n), str(r), dtype, "1" if fit else "0"],
                          capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024.0
+    rss_kib, traced = out.stdout.strip().splitlines()[-1].split()
+    return int(rss_kib) / 1024.0, int(traced) / 2**20
 
 
 def main(argv=None):
@@ -115,21 +118,21 @@ def main(argv=None):
         gemm = gemm_time(X, a.r, a.repeats)
         cd = per_iteration_sklearn(Xpos, a.r, "cd", a.iters, max(2, a.repeats // 2))
         mu = per_iteration_sklearn(Xpos, a.r, "mu", a.iters, max(2, a.repeats // 2))
-        rss_base = peak_rss_mib(a.m, a.n, a.r, dtype, fit=False)
-        rss_fit = peak_rss_mib(a.m, a.n, a.r, dtype, fit=True)
+        rss_base, _ = peak_rss_mib(a.m, a.n, a.r, dtype, fit=False)
+        rss_fit, traced = peak_rss_mib(a.m, a.n, a.r, dtype, fit=True)
         rows.append(dict(dtype=dtype, iter_ms=it * 1e3, gemm_ms=gemm * 1e3, iter_over_gemm=it / gemm,
                          sklearn_cd_ms=cd * 1e3, sklearn_mu_ms=mu * 1e3, cd_over_iter=cd / it, mu_over_iter=mu / it,
-                         rss_base_mib=rss_base, rss_fit_mib=rss_fit, x_mib=X.nbytes / 2**20))
+                         rss_base_mib=rss_base, rss_fit_mib=rss_fit, x_mib=X.nbytes / 2**20, fit_alloc_mib=traced))
     print(f"m={a.m} n={a.n} r={a.r} BLAS threads={blas_threads()} numpy {np.__version__}")
     hdr = ("dtype", "iter ms", "2 GEMM ms", "iter/GEMM", "skl cd ms", "skl mu ms", "cd/iter", "mu/iter",
-           "X MiB", "RSS base", "RSS fit", "fit-base")
+           "X MiB", "RSS base", "RSS fit", "fit alloc MiB", "alloc/X")
     print("| " + " | ".join(hdr) + " |")
     print("|" + "---|" * len(hdr))
     for r in rows:
         print(f"| {r['dtype']} | {r['iter_ms']:.2f} | {r['gemm_ms']:.2f} | {r['iter_over_gemm']:.2f} | "
               f"{r['sklearn_cd_ms']:.2f} | {r['sklearn_mu_ms']:.2f} | {r['cd_over_iter']:.2f} | "
               f"{r['mu_over_iter']:.2f} | {r['x_mib']:.1f} | {r['rss_base_mib']:.0f} | {r['rss_fit_mib']:.0f} | "
-              f"{r['rss_fit_mib'] - r['rss_base_mib']:.0f} |")
+              f"{r['fit_alloc_mib']:.1f} | {r['fit_alloc_mib'] / r['x_mib']:.2f} |")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(rows, fh, indent=2)

@@ -117,10 +117,21 @@ def _check_matrix(X, dtype) -> np.ndarray:
     if X.dtype.kind not in "fiu":
         raise InputError(f"X must be numeric, got dtype {X.dtype}", source="X")
     X = np.ascontiguousarray(X, dtype=_DTYPES[dtype])
-    if not np.all(np.isfinite(X)):
-        raise InputError("X contains NaN or Inf", source="X",
-                         fix="mask those pixels during preprocessing (xasnmf preprocess)")
+    # Finite check without an m x n boolean temporary: the float64 sum of squares is finite iff every
+    # value is (values near sqrt(float64 max) excepted, which then get the row-block check below).
+    if not np.isfinite(_sumsq(X)):
+        step = max(1, 2**20 // max(1, X.shape[1]))
+        for i in range(0, X.shape[0], step):
+            if not np.isfinite(X[i:i + step]).all():
+                raise InputError("X contains NaN or Inf", source="X",
+                                 fix="mask those pixels during preprocessing (xasnmf preprocess)")
     return X
+
+
+def _sumsq(X) -> float:
+    """||X||_F^2 accumulated in float64, without an m x n temporary."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.einsum("ij,ij->", X, X, dtype=np.float64))
 
 
 def _check_rank(rank, X) -> int:
@@ -134,12 +145,12 @@ def _check_rank(rank, X) -> int:
     return rank
 
 
-def _init_random(X, rank, rng, dtype):
+def _init_random(X, rank, rng, dtype, normX2):
     m, n = X.shape
     Wt = rng.uniform(0.0, 1.0, size=(rank, m)).astype(dtype)
     Wt /= np.linalg.norm(Wt, axis=1, keepdims=True)
     # Gaussian H on the scale of the data, so the first iterations are well conditioned.
-    scale = float(np.sqrt(np.mean(np.square(X, dtype=np.float64)))) or 1.0
+    scale = float(np.sqrt(normX2 / X.size)) or 1.0
     Ht = (rng.standard_normal(size=(rank, n)) * scale).astype(dtype)
     return Wt, Ht
 
@@ -312,14 +323,14 @@ def onmf(
         raise InputError(f"w_normalization must be 'unit' or 'printed', got {w_normalization!r}",
                          source="w_normalization")
     dt = X.dtype
-    normX2 = float(np.einsum("ij,ij->", X, X, dtype=np.float64))
+    normX2 = _sumsq(X)
     children = np.random.SeedSequence(seed).spawn(int(n_restarts))
     best = None
     objs, iters, convs = [], [], []
     for i, child in enumerate(children):
         rng = np.random.default_rng(child)
         if init == "random":
-            Wt, Ht = _init_random(X, rank, rng, dt)
+            Wt, Ht = _init_random(X, rank, rng, dt, normX2)
         else:
             Wt, Ht = _init_kmeans(X, rank, int(child.generate_state(1)[0] % (2**31 - 1)), dt)
         # The printed normalization overflows by design; keep numpy quiet about it, the
