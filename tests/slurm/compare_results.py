@@ -13,6 +13,7 @@ only the set of files is compared. Exit 0 when everything matches, 1 otherwise.
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -84,9 +85,14 @@ def compare_table(fa, fb, where, notes):
 ROOTS = []  # the two results roots, replaced by "<results>" in strings
 
 
+TOP = []  # top-level entries of the results trees (dataset dirs): a path to one of them in any root counts
+
+
 def _unroot(text):
     for r in ROOTS:
         text = text.replace(r, "<results>")
+    if TOP:  # also a copy of a results tree made elsewhere (SLURM_TEST_LOCAL_RESULTS)
+        text = re.sub(r"/[^\s\"']*/(?=(?:%s)/)" % "|".join(map(re.escape, TOP)), "<results>/", text)
     return text
 
 
@@ -130,6 +136,7 @@ def files(root):
 def main(argv):
     ra, rb = Path(argv[1]), Path(argv[2])
     ROOTS.extend(sorted({str(ra), str(ra.resolve()), str(rb), str(rb.resolve())}, key=len, reverse=True))
+    TOP.extend(sorted(p.name for p in ra.iterdir() if p.is_dir() and p.name not in SKIP_DIRS))
     fa, fb = files(ra), files(rb)
     errs, notes, counts = [], [], {}
     if fa != fb:

@@ -14,8 +14,16 @@
 # 4. checks that a failing job (tests/slurm/failing/Snakefile) makes Snakemake exit non-zero within a timeout;
 # 5. always stops the daemons it started, by their PIDs (trap EXIT), and checks that none is left.
 #
-# Environment: PYTHON (interpreter with xasnmf + snakemake), SLURM_TEST_TOY=1 (also run tests/slurm/toy),
-# SLURM_TEST_KEEP=1 (keep the work dir), SLURM_TEST_CORES (cores for the SLURM run, default: the node's CPUs).
+# Environment:
+#   PYTHON                    interpreter with xasnmf + snakemake (default: $VIRTUAL_ENV/bin/python, python3)
+#   SLURM_TEST_LOCAL_RESULTS  results dir of an existing local run of the same CONFIGFILE: compared against
+#                             instead of running the config locally again (saves the local run's time)
+#   SLURM_TEST_TIMEOUT        limit in s for each run of CONFIGFILE (default 480)
+#   SLURM_TEST_FAIL_TIMEOUT   limit in s for the failing-job run (default 180)
+#   SLURM_TEST_TOY=1          also run the self-test workflow tests/slurm/toy (run alone when CONFIGFILE is missing)
+#   SLURM_TEST_SKIP_WORKFLOW=1  only the failing-job check
+#   SLURM_TEST_CORES          --cores of the SLURM run = the CPU width of a group job (default: the node's CPUs)
+#   SLURM_TEST_KEEP=1         keep the work dir under /tmp (logs, results, slurm.conf)
 set -euo pipefail
 
 T0=$SECONDS
@@ -258,6 +266,14 @@ compare_run() {
     n_group=$(find "$WORK/$label/slurm_logs" -path '*/group_*' -name '*.log' | wc -l)
     n_members=$(awk '/^Job stats:/{f=1} f && $1=="fit_bcv_fold"{print $2; exit}' "$WORK/$label/slurm.log")
     show_jobs "$label" "$name"
+    # a group job must ask for at most --cores CPUs, not the sum of its members' threads
+    local gline gcpus
+    while read -r gline; do
+        gcpus=$(sed -n 's/.* NumCPUs=\([0-9]*\) .*/\1/p' <<<"$gline")
+        log "$label: group job $(sed -n 's/^JobId=\([0-9]*\) .*/\1/p' <<<"$gline"): NumCPUs=$gcpus" \
+            "$(grep -oE '(MinMemoryNode|TimeLimit)=[^ ]+' <<<"$gline" | tr '\n' ' ')(--cores $CORES)"
+        ((gcpus <= CORES)) || die "$label: a group job asks for $gcpus CPUs, more than --cores $CORES"
+    done < <(scontrol -o show job 2>/dev/null | grep -F "JobName=$name " | grep -F '/group_' || true)
     log "$label: SLURM run ok in $dt s: $sm_jobs Snakemake jobs ($local_jobs run locally as localrules)," \
         "$n_sbatch sbatch submissions, of which $n_group group jobs holding the $n_members fit_bcv_fold jobs"
     SUMMARY+=("$label: SLURM run ${dt}s; Snakemake jobs $sm_jobs (localrules $local_jobs); sbatch $n_sbatch (group jobs $n_group for $n_members fit_bcv_fold)")
@@ -272,7 +288,7 @@ if [[ "${SLURM_TEST_TOY:-0}" == 1 || ( ! -f "$CONFIGFILE" && "${SLURM_TEST_SKIP_
     compare_run toy "$REPO/tests/slurm/toy/Snakefile" "" 150
 fi
 if [[ -f "$CONFIGFILE" && "${SLURM_TEST_SKIP_WORKFLOW:-0}" != 1 ]]; then
-    compare_run smoke "$REPO/Snakefile" "$CONFIGFILE" "${SLURM_TEST_TIMEOUT:-240}" "${SLURM_TEST_LOCAL_RESULTS:-}"
+    compare_run smoke "$REPO/Snakefile" "$CONFIGFILE" "${SLURM_TEST_TIMEOUT:-480}" "${SLURM_TEST_LOCAL_RESULTS:-}"
 fi
 [[ -n ${FAIL_PID:-} ]] && check_failing
 
