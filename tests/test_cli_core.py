@@ -109,3 +109,37 @@ def test_fit_projects_out_per_pixel_offset_and_scale():
     assert cos_good.min() > 0.95, cos_good
     assert cos_bad.min() < cos_good.min()
     assert good.attrs["nuisance"] == "offset+scale" and bad.attrs["nuisance"] == "none"
+
+
+def test_table_commands_never_overwrite_an_input_through_a_sibling_file(masked_cube, tmp_path, capsys):
+    path = masked_cube[0]
+    fit, km = tmp_path / "fit.nc", tmp_path / "km.nc"
+    assert main(["fit", str(path), "--rank", "3", "--restarts", "1", "-o", str(fit)]) == 0
+    assert main(["kmeans", str(path), "--k", "3", "-o", str(km)]) == 0
+    before = km.read_bytes()
+    # compare writes km.csv, km.md, km.tex and km.nc: km.nc is its own input
+    assert main(["compare", str(fit), str(km), "-o", str(tmp_path / "km.csv")]) == 2
+    assert "never overwrites" in " ".join(capsys.readouterr().err.split())
+    assert km.read_bytes() == before and not (tmp_path / "km.csv").exists()
+
+
+def test_output_folder_and_bad_counts_are_clear_errors(masked_cube, tmp_path, capsys):
+    path = masked_cube[0]
+    assert main(["fit", str(path), "--rank", "2", "-o", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["bcv", str(path), "--ranks", "2-3", "--seeds", "0", "-o", str(tmp_path / "b.nc")])
+    assert e.value.code == 2 and "--seeds must be >= 1" in capsys.readouterr().err
+    assert main(["bcv", str(path), "--ranks", "4-2", "-o", str(tmp_path / "b.nc")]) == 2
+    assert "reversed" in capsys.readouterr().err
+
+
+def test_bcv_collect_refuses_jobs_that_miss_folds(masked_cube, tmp_path, capsys):
+    path = masked_cube[0]
+    files = []
+    for r in (2, 3):
+        j = tmp_path / f"r{r}.nc"
+        main(["bcv-job", str(path), "--rank", str(r), "--seed", "0", "--fold", "0", "--folds", "4", "-o", str(j)])
+        files.append(str(j))
+    assert main(["bcv-collect", *files, "-o", str(tmp_path / "c.nc")]) == 2
+    assert "missing: [1, 2, 3]" in capsys.readouterr().err

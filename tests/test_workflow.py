@@ -30,8 +30,8 @@ def synthetic(**bcv):
             "bcv": {"ranks": [1, 2], "folds": 3, "method": "svd", **bcv}}
 
 
-def missing_import():
-    return {"source": "import", "provenance": "somewhere/PROVENANCE.md",
+def missing_import(required=False):
+    return {"source": "import", "provenance": "somewhere/PROVENANCE.md", "required": required,
             "import": {"path": "/nonexistent/stack.hdr", "i0": "/nonexistent/i0.xsp"},
             "bcv": {"ranks": [2]}}
 
@@ -49,6 +49,14 @@ def test_missing_optional_dataset_is_left_out_with_a_notice(tmp_path):
     text = r.stdout + r.stderr
     assert "NOTICE" in text and "/nonexistent/stack.hdr" in text and "somewhere/PROVENANCE.md" in text
     assert "fit_bcv_fold" in text  # the synthetic dataset still runs
+
+
+def test_missing_file_of_a_required_dataset_is_an_error(tmp_path):
+    cfg = missing_import(required=True)
+    del cfg["required"]  # the default: a user's own dataset
+    r = dry_run(tmp_path, {"datasets": {"s": synthetic(), "mine": cfg}}, env_ci=False)
+    assert r.returncode != 0
+    assert "/nonexistent/stack.hdr" in r.stdout + r.stderr
 
 
 def test_missing_dataset_is_an_error_in_ci(tmp_path):

@@ -33,10 +33,13 @@ def parse_ranks(text: str | Sequence[int]) -> list[int]:
                     a, b = part.split("-", 1)
                     a, b = int(a), int(b)
                     if b < a:
-                        raise ValueError
+                        raise InputError(f"rank range {part!r} is reversed", source="--ranks",
+                                         fix=f"write it as {b}-{a}")
                     ranks.extend(range(a, b + 1))
                 elif part:
                     ranks.append(int(part))
+        except InputError:
+            raise
         except ValueError:
             raise InputError(f"cannot read ranks {text!r}", source="--ranks",
                              fix="give a range like 4-9 or a list like 2,3,5") from None
@@ -220,6 +223,12 @@ def collect_bcv(jobs: Iterable, *, outlier_rule: str = "mad", outlier_k: float =
     ranks = sorted({int(j.attrs["rank"]) for j in jobs})
     seeds = sorted({int(j.attrs["seed"]) for j in jobs})
     folds = sorted({int(j.attrs["fold"]) for j in jobs})
+    n_folds = int(ref["n_folds"])
+    if folds != list(range(n_folds)):
+        absent = sorted(set(range(n_folds)) - set(folds))
+        raise InputError(f"the jobs cover folds {folds} of the {n_folds} folds they were made with "
+                         f"(missing: {absent}); a BCV error needs every fold", source="bcv-collect",
+                         fix="give the job files of all folds (or re-run the missing bcv-job commands)")
     err = np.full((len(ranks), len(seeds), len(folds)), np.nan)
     for j, name in zip(jobs, names):
         idx = (ranks.index(int(j.attrs["rank"])), seeds.index(int(j.attrs["seed"])),

@@ -55,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
         msg = textwrap.fill(str(exc), width=100, break_long_words=False, break_on_hyphens=False)
         print(f"xasnmf {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path we cannot read or write: say which, not where in the code
+        where = exc.filename or "a file"
+        msg = textwrap.fill(f"{where}: {exc.strerror or exc}. Fix: check that the path exists, is a file, "
+                            "and that you may read (inputs) or write (outputs) it.", width=100,
+                            break_long_words=False, break_on_hyphens=False)
+        print(f"xasnmf {args.command}: error: {msg}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

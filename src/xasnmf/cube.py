@@ -194,6 +194,7 @@ def cube_matrix(ds, *, dtype=np.float64, source: str = "cube", var: str = "absor
     C order of (y, x).  Non-finite values in used pixels are an error.
     """
     validate_cube(ds, source=source, var=var)
+    _warn_if_not_normalized(ds, source=source, var=var)
     a = np.asarray(ds[var].values)
     ny, nx, ne = a.shape
     if "mask" in ds:
@@ -220,6 +221,21 @@ def cube_matrix(ds, *, dtype=np.float64, source: str = "cube", var: str = "absor
     return CubeMatrix(X0=X0, X=X, reference=ref, mask=mask,
                       energy=np.asarray(ds["energy"].values, dtype=np.float64),
                       y=np.asarray(ds["y"].values), x=np.asarray(ds["x"].values), attrs=dict(ds.attrs))
+
+
+def _warn_if_not_normalized(ds, *, source: str, var: str) -> None:
+    """The method works on normalized spectra; say so when a cube is not (a raw import, say)."""
+    import warnings
+
+    from .errors import DataQualityWarning
+
+    attrs = ds[var].attrs
+    if (int(attrs.get("normalized", 0)) == 1 or int(attrs.get("normalized_in_expectation", 0)) == 1
+            or attrs.get("norm") == "none"):  # normalized, or "none" chosen explicitly in preprocess
+        return
+    warnings.warn(f"{source}: {var} is not marked normalized (normalized = {attrs.get('normalized', 'absent')}); "
+                  "the method expects per-pixel normalized spectra. Fix: run `xasnmf preprocess` first "
+                  "(--norm none there keeps the values and records that choice)", DataQualityWarning, stacklevel=3)
 
 
 def rows_to_maps(values: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -34,11 +34,10 @@ def _dataset_inputs_present(name, ds):
     missing = [str(repo_path(p)) for p in needed if not repo_path(p).exists()]
     if not missing:
         return True
-    where = ds.get("provenance", "the dataset's PROVENANCE.md")
-    msg = (f"dataset '{name}': input not found: {', '.join(missing)}. Data source: {where}. "
-           f"Point the config at it (datasets.{name}.import.path, or XASNMF_SHARED to relocate ../shared), "
-           f"or remove the dataset.")
-    if _in_ci() or ds.get("required", False):
+    where = f" Data source: {ds['provenance']}." if ds.get("provenance") else ""
+    msg = (f"dataset '{name}': input not found: {', '.join(missing)}.{where} "
+           f"Point the config at it (datasets.{name}.import), or remove the dataset.")
+    if _in_ci() or ds.get("required", True):
         raise WorkflowError(f"{msg} (missing input is an error when CI=true or the dataset is required)")
     logger.warning(f"NOTICE: {msg} Leaving it out; the other datasets run.")
     return False

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from . import guard_outputs, siblings
 
 
 def _load(path: str, *, needed: tuple[str, ...], made_by: str):
@@ -45,6 +46,7 @@ def _cmd_kmeans(args) -> int:
     from ..kmeans import kmeans_dataset
     from ..provenance import write_netcdf
 
+    guard_outputs([args.output], [args.cube])
     cube = open_cube(args.cube)
     ds = kmeans_dataset(cube, args.k, seed=args.seed, n_init=args.n_init, max_iter=args.max_iter,
                         source=args.cube)
@@ -59,6 +61,7 @@ def _cmd_kmeans(args) -> int:
 def _cmd_compare(args) -> int:
     from ..compare import cross_correlation_table, table_to_markdown, write_table
 
+    guard_outputs(siblings(args.output, (".md", ".tex", ".nc")), [args.fit, args.kmeans])
     fit = _load(args.fit, needed=("W",), made_by="`xasnmf fit`")
     km = _load(args.kmeans, needed=("domain",), made_by="`xasnmf kmeans`")
     table = cross_correlation_table(fit, km, match=not args.no_match, source_fit=args.fit, source_other=args.kmeans)
@@ -75,6 +78,7 @@ def _cmd_peak(args) -> int:
     from ..peak import peak_dataset
     from ..provenance import write_netcdf
 
+    guard_outputs([args.output], [args.cube])
     cube = open_cube(args.cube)
     ds = peak_dataset(cube, window=args.window, energy_range=args.energy_range, offset=args.offset,
                       source=args.cube)
@@ -93,6 +97,7 @@ def _cmd_classes(args) -> int:
     from ..classes import classes_dataset, classes_table, threshold_classes
     from ..compare import table_to_markdown, write_table
 
+    guard_outputs(siblings(args.output, (".md", ".tex", ".nc")), [args.pte, args.fit])
     pte = _load(args.pte, needed=("peak_energy",), made_by="`xasnmf peak`")
     fit = _load(args.fit, needed=("W",), made_by="`xasnmf fit`")
     W = fit["W"].transpose(fit["W"].dims[0], "y", "x").values if set(fit["W"].dims[1:]) == {"y", "x"} else None
@@ -120,6 +125,7 @@ def _cmd_domain_peaks(args) -> int:
     from ..classes import domain_peaks, domain_peaks_csv, domain_peaks_latex, domain_peaks_markdown
     from ..provenance import write_text_atomic
 
+    guard_outputs(siblings(args.output, (".md", ".tex")), [args.fit, args.classes])
     fit = _load(args.fit, needed=("spectrum",), made_by="`xasnmf fit`")
     cls = _load(args.classes, needed=("best_domain",), made_by="`xasnmf classes`")
     for key in ("e_high", "e_low"):

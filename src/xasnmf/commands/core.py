@@ -6,27 +6,27 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError
+from . import guard_outputs
 
 
-def _same_file(a, b) -> bool:
-    try:
-        return Path(a).resolve() == Path(b).resolve()
-    except OSError:
-        return False
-
-
-def _guard_output(out, *inputs):
-    for i in inputs:
-        if _same_file(out, i):
-            raise InputError("the output path is the input file; xasnmf never overwrites its input",
-                             source=str(out), fix="give another -o path")
+def _int_at_least(name: str, low: int):
+    def conv(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {low}, got {v}")
+        return v
+    return conv
 
 
 def _bcv_options(p: argparse.ArgumentParser, *, grid: bool) -> None:
     if grid:
         p.add_argument("--ranks", default="4-9", help="ranks to test, e.g. 4-9 or 2,3,5 (default 4-9)")
-        p.add_argument("--seeds", type=int, default=5, help="number of seeds 0..S-1 (default 5)")
-    p.add_argument("--folds", type=int, default=20, help="number of folds F (default 20)")
+        p.add_argument("--seeds", type=_int_at_least("--seeds", 1), default=5,
+                       help="number of seeds 0..S-1 (default 5)")
+    p.add_argument("--folds", type=_int_at_least("--folds", 2), default=20, help="number of folds F (default 20)")
     p.add_argument("--method", choices=("onmf", "svd"), default="svd",
                    help="model fitted to X_D: modified ONMF (paper) or truncated SVD (default svd, see README)")
     p.add_argument("--nuisance", choices=("none", "offset", "offset+scale"), default="offset+scale",
@@ -45,7 +45,7 @@ def _cmd_fit(args) -> int:
     from ..cube import open_cube
     from ..provenance import write_netcdf
 
-    _guard_output(args.output, args.cube)
+    guard_outputs([args.output], [args.cube])
     ds = open_cube(args.cube)
     out = fit_cube(ds, rank=args.rank, n_restarts=args.restarts, init=args.init, seed=args.seed,
                    max_iter=args.max_iter, tol=args.tol, dtype=args.dtype, nuisance=args.nuisance,
@@ -61,7 +61,7 @@ def _cmd_bcv(args) -> int:
     from ..cube import open_cube
     from ..provenance import write_netcdf
 
-    _guard_output(args.output, args.cube)
+    guard_outputs([args.output], [args.cube])
     ds = open_cube(args.cube)
     out = bcv_cube(ds, ranks=parse_ranks(args.ranks), n_folds=args.folds, seeds=range(args.seeds),
                    method=args.method, nuisance=args.nuisance, init=args.init, n_restarts=args.restarts,
@@ -85,7 +85,7 @@ def _cmd_bcv_job(args) -> int:
     from ..cube import open_cube
     from ..provenance import write_netcdf
 
-    _guard_output(args.output, args.cube)
+    guard_outputs([args.output], [args.cube])
     ds = open_cube(args.cube)
     out = bcv_job(ds, rank=args.rank, seed=args.seed, fold=args.fold, n_folds=args.folds, method=args.method,
                   nuisance=args.nuisance, init=args.init, n_restarts=args.restarts, max_iter=args.max_iter,
@@ -101,7 +101,7 @@ def _cmd_bcv_collect(args) -> int:
     from ..api import collect_bcv
     from ..provenance import write_netcdf
 
-    _guard_output(args.output, *args.jobs)
+    guard_outputs([args.output], args.jobs)
     jobs = []
     for path in args.jobs:
         if not Path(path).exists():
@@ -143,8 +143,8 @@ def register(sub) -> None:
     p = sub.add_parser("bcv-job", help="one (rank, seed, fold) BCV trial")
     p.add_argument("cube")
     p.add_argument("--rank", type=int, required=True)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--fold", type=int, required=True)
+    p.add_argument("--seed", type=_int_at_least("--seed", 0), required=True)
+    p.add_argument("--fold", type=_int_at_least("--fold", 0), required=True)
     _bcv_options(p, grid=False)
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=_cmd_bcv_job)

@@ -25,22 +25,15 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from . import guard_outputs
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return a.samefile(b)
-    except OSError:
-        pass
-    return a.resolve() == b.resolve()
+def _qc_json_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".qc.json")
 
 
 def _check_output(out: Path, inputs: list[Path]) -> None:
-    for p in inputs:
-        if p is not None and _same_file(out, Path(p)):
-            raise InputError(f"output path is the input file {p}", source=str(out),
-                             fix="give a different -o; inputs are never overwritten")
+    guard_outputs([out, _qc_json_path(out)], inputs)
 
 
 def _write(ds, out: Path) -> None:
@@ -48,7 +41,7 @@ def _write(ds, out: Path) -> None:
     from ..qc import qc_json
 
     write_netcdf(ds, out)
-    write_text_atomic(qc_json(ds), out.with_name(out.stem + ".qc.json"))
+    write_text_atomic(qc_json(ds), _qc_json_path(out))
 
 
 def _cmd_import(args) -> int:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
+from . import guard_outputs
 
 
 def _erange(text: str) -> tuple[float, float]:
@@ -68,6 +69,7 @@ def run_synth(args) -> int:
     ds = synthesize(shape=tuple(args.shape), n_domains=args.domains, n_energies=args.energies,
                     erange=tuple(args.erange), noise=args.noise, thickness_variation=args.thickness_variation,
                     overlap=args.overlap, seed=args.seed, min_fraction=args.min_fraction)
+    guard_outputs([args.output], [])
     out = write_netcdf(ds, args.output)
     fr = ds["truth_fraction"].values
     sv = ds.attrs["truth_signal_singular_values"]
@@ -98,6 +100,7 @@ def run_score(args) -> int:
     if args.fit is None and args.bcv is None:
         raise InputError("nothing to score: give FIT.nc and/or --bcv BCV.nc", source="FIT.nc",
                          fix="e.g. `xasnmf score FIT.nc --truth SYNTH.nc --bcv BCV.nc`")
+    guard_outputs([args.json, args.csv], [args.truth, args.fit, args.bcv])
     truth = _open(args.truth, "truth (xasnmf synth)")
     if "truth_W" not in truth:
         raise InputError("has no variable 'truth_W': not a synthetic ground-truth file", source=args.truth,
