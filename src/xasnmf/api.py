@@ -130,10 +130,6 @@ def fit_cube(
     return out
 
 
-def _bcv_params(**kw):
-    return {k: v for k, v in kw.items()}
-
-
 def bcv_job(
     ds,
     *,
@@ -162,7 +158,7 @@ def bcv_job(
                        reference=cm.reference,
                        init=init, n_restarts=n_restarts, max_iter=max_iter, tol=tol, dtype=dtype)
     out = xr.Dataset({"error": ((), t.error, {"long_name": "BCV error ||X_A - X_B pinv(W_D H_D^T) X_C||^2"})})
-    params = _bcv_params(rank=rank, seed=seed, fold=fold, n_folds=n_folds, method=method, nuisance=nuisance,
+    params = dict(rank=rank, seed=seed, fold=fold, n_folds=n_folds, method=method, nuisance=nuisance,
                          init=init, n_restarts=n_restarts, max_iter=max_iter, tol=tol, dtype=dtype)
     out.attrs.update(provenance_attrs(**params))
     out.attrs.update({k: v for k, v in params.items()})
