@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .compare import cosine_matrix  # Eq. (15) as a cosine, one implementation for tables and scores
 from .errors import InputError
 
 DEFAULT_THRESHOLD = 0.95
@@ -36,30 +37,6 @@ def _f(v: Any) -> float | None:
         return None
     v = float(v)
     return None if not math.isfinite(v) else v
-
-
-def cosine_matrix(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Cosine similarity of the columns of ``A`` and ``B``.
-
-    Parameters
-    ----------
-    A : ndarray, shape (m, r)
-    B : ndarray, shape (m, k)
-
-    Returns
-    -------
-    ndarray, shape (r, k)
-        ``C[i, j] = a_i . b_j / (|a_i| |b_j|)``; 0 where a column is all zero.
-    """
-    A = np.asarray(A, dtype=np.float64)
-    B = np.asarray(B, dtype=np.float64)
-    na = np.linalg.norm(A, axis=0)
-    nb = np.linalg.norm(B, axis=0)
-    G = A.T @ B
-    denom = np.outer(na, nb)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        C = np.where(denom > 0, G / np.where(denom > 0, denom, 1.0), 0.0)
-    return C
 
 
 @dataclass
