@@ -43,6 +43,26 @@ def _to_yxe(a: np.ndarray, roles: tuple[str, ...]) -> np.ndarray:
     return np.transpose(a, [roles.index(r) for r in _ROLES])
 
 
+def _choose_stack(ndims: dict, var, *, what: str, source: str, listed, fix_ambiguous: str,
+                  prefer: str | None = None) -> str:
+    """The name of the stack among a file's variables/arrays (``ndims``: name -> number of dims).
+
+    ``var`` given: it must exist.  Else ``prefer`` if present, else the only 3-D one.
+    """
+    if var is None:
+        if prefer is not None and prefer in ndims:
+            return prefer
+        three = [n for n, d in ndims.items() if d == 3]
+        if len(three) != 1:
+            raise InputError(f"cannot tell which {what} is the stack (3-D {what}s: {three})", source=source,
+                             fix=fix_ambiguous)
+        return three[0]
+    if var not in ndims:
+        raise InputError(f"has no {what} {var!r} ({what}s: {listed})", source=source,
+                         fix="give --var with one of the listed names")
+    return var
+
+
 def read_netcdf_array(path: str | Path, *, var: str | None = None, dims=None):
     """Read a 3-D variable from NetCDF/HDF5 and bring it to (y, x, energy).
 
@@ -64,18 +84,9 @@ def read_netcdf_array(path: str | Path, *, var: str | None = None, dims=None):
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"cannot be read as NetCDF/HDF5 ({type(exc).__name__}: {exc})", source=source,
                          fix="the file may be truncated or not NetCDF4/HDF5; re-create it") from None
-    if var is None:
-        if "absorbance" in ds:
-            var = "absorbance"
-        else:
-            three = [v for v in ds.data_vars if ds[v].ndim == 3]
-            if len(three) != 1:
-                raise InputError(f"cannot tell which variable is the stack (3-D variables: {three})",
-                                 source=source, fix="give --var NAME (and --dims if its dims are not y, x, energy)")
-            var = three[0]
-    if var not in ds:
-        raise InputError(f"has no variable {var!r} (variables: {sorted(ds.data_vars)})", source=source,
-                         fix="give --var with one of the listed names")
+    var = _choose_stack({v: ds[v].ndim for v in ds.data_vars}, var, what="variable", source=source,
+                        prefer="absorbance", listed=sorted(ds.data_vars),
+                        fix_ambiguous="give --var NAME (and --dims if its dims are not y, x, energy)")
     da = ds[var]
     if da.ndim != 3:
         raise InputError(f"variable {var!r} is {da.ndim}-D {tuple(da.dims)}, expected 3-D", source=source,
@@ -120,15 +131,8 @@ def read_numpy_array(path: str | Path, *, var: str | None = None, dims=None):
     if isinstance(obj, np.lib.npyio.NpzFile):
         with obj:
             names = list(obj.files)
-            if var is None:
-                three = [n for n in names if obj[n].ndim == 3]
-                if len(three) != 1:
-                    raise InputError(f"cannot tell which array is the stack (3-D arrays: {three})",
-                                     source=source, fix="give --var NAME")
-                var = three[0]
-            if var not in names:
-                raise InputError(f"has no array {var!r} (arrays: {names})", source=source,
-                                 fix="give --var with one of the listed names")
+            var = _choose_stack({n: obj[n].ndim for n in names} if var is None else dict.fromkeys(names, 0),
+                                var, what="array", source=source, listed=names, fix_ambiguous="give --var NAME")
             a = obj[var]
             if "energy" in names:
                 energy = np.asarray(obj["energy"], dtype=np.float64).ravel()
