@@ -13,6 +13,9 @@ def test_provenance_attrs_record_version_commit_threads_and_parameters():
     a = provenance_attrs(seed=3, rank=8, tol=1e-5, init="kmeans", flag=True)
     assert a["xasnmf_version"] == __version__
     assert a["git_commit"] and a["numpy_version"] == np.__version__
+    import numba
+
+    assert a["numba_version"] == numba.__version__  # the ONMF kernels are compiled by numba
     assert isinstance(a["blas_threads"], int) and a["blas_threads"] >= 1
     assert a["param_seed"] == 3 and a["param_flag"] == 1
     assert json.loads(a["parameters"])["init"] == "kmeans"

@@ -27,12 +27,19 @@ as ``w_normalization="printed"``.
 Implementation notes
 --------------------
 * Factors are held transposed (``Wt`` r x m, ``Ht`` r x n) so every column
-  update touches contiguous memory.  Per iteration the work is two GEMMs with
-  ``X`` (``H^T X^T`` and ``W^T X``) plus O(m r^2) vector work; no m x m matrix
-  and no m x n temporary besides ``X`` itself is ever formed.
+  update touches contiguous memory.  Per iteration the work is two BLAS GEMMs
+  with ``X`` (``X H``, in row blocks, and ``X^T W``) plus O(m r^2) vector work,
+  which runs in compiled kernels (:mod:`xasnmf._hals_kernels`, numba; one
+  thread): two passes over the pixels per column instead of about ten NumPy
+  calls, W's column norms kept as scales instead of a pass each, and
+  ``W^T W`` summed on the way.  No m x m matrix and no m x n temporary besides
+  ``X`` itself is ever formed.
 * The objective is computed without another pass over ``X``:
   ``J = ||X||^2 - 2 tr(W^T X H) + tr(W^T W H^T H)``, from ``C`` and ``D`` of the
   h-update, accumulated in float64.
+* Same input, seed, dtype and BLAS thread count give bit-identical results on
+  the same machine and library versions (the kernels' own sums run in a fixed
+  chunk order).
 * Components are returned in a deterministic order: decreasing column sum of
   ``W`` (ties broken by index), so the output does not depend on which restart
   won.
@@ -172,12 +179,20 @@ def _init_kmeans(X, rank, seed_int, dtype):
 
 def _hals(X, Wt, Ht, *, normX2, max_iter, tol, rng, w_normalization, max_reseed):
     """Run HALS iterations in place on Wt (r x m) and Ht (r x n)."""
+    from ._hals_kernels import GEMM_BLOCK, finish_gram, h_update, n_chunks, w_sweep, xh_transposed
+
     r, m = Wt.shape
     dt = X.dtype
-    U = Wt.sum(axis=0)
-    Wo = np.empty(m, dtype=dt)
+    s = np.ones(r, dtype=np.float64)        # W = diag(s) Wt: rows are kept unscaled during the sweeps
+    Ablk = np.empty((min(m, GEMM_BLOCK), r), dtype=dt)
+    At = np.empty((r, m), dtype=dt)
     u = np.empty(m, dtype=dt)
-    tmp = np.empty(m, dtype=dt)
+    Wo = np.empty(m, dtype=dt)
+    part = np.zeros((n_chunks(m), 2), dtype=np.float64)
+    coefs = np.zeros((3, r + 1), dtype=dt)
+    G = np.zeros((r, r), dtype=np.float64)  # Gram matrix of the unscaled rows, filled by the sweep
+    D = np.empty((r, r), dtype=dt)
+    unit = w_normalization == "unit"
     history: list[float] = []
     reseeded = 0
     reseeds_per_col = np.zeros(r, dtype=int)
@@ -185,50 +200,28 @@ def _hals(X, Wt, Ht, *, normX2, max_iter, tol, rng, w_normalization, max_reseed)
     prev = None
     it = 0
     for it in range(1, max_iter + 1):
-        At = Ht @ X.T                       # (r x m) = (X H)^T
+        xh_transposed(X, Ht, At, Ablk)      # At = (X H)^T (r x m), from X @ H in row blocks
         B = Ht @ Ht.T                       # (r x r)
-        for k in range(r):
-            b = B[:, k].copy()
-            b[k] = 0.0                      # folds "+ B[k,k] w_k" into the GEMV
-            np.dot(b, Wt, out=u)            # u = sum_{j != k} B[j,k] w_j
-            np.subtract(At[k], u, out=u)    # u = A[:,k] - W B[:,k] + B[k,k] w_k
-            np.subtract(U, Wt[k], out=Wo)   # W^(k): sum of the other columns
-            denom = float(np.dot(Wo, Wo))
-            if denom > 0.0:                 # r = 1 or all others zero: no projection
-                coef = float(np.dot(Wo, u)) / denom
-                np.multiply(Wo, dt.type(coef), out=tmp)
-                np.subtract(u, tmp, out=u)  # u -= coef * Wo, no allocation
-                # (scipy's BLAS axpy would load a second OpenBLAS thread pool; under CPU contention
-                # two spinning pools slowed an iteration 5x in measurement)
-            wk = Wt[k]
-            np.maximum(u, 0.0, out=wk)
-            nrm = float(np.linalg.norm(wk))
-            if not nrm > 0.0:
-                if reseeds_per_col[k] < max_reseed:
-                    wk[:] = rng.uniform(0.0, 1.0, size=m).astype(dt)
-                    nrm = float(np.linalg.norm(wk))
-                    reseeds_per_col[k] += 1
-                    reseeded += 1
-                else:
-                    nrm = 0.0
-            if nrm > 0.0:
-                if w_normalization == "unit":
-                    wk *= dt.type(1.0 / nrm)
-                else:  # "printed": the paper's w / ||w||^2, kept to demonstrate the erratum
-                    wk *= dt.type(1.0 / (nrm * nrm))
-            np.add(Wo, wk, out=U)
-        Ct = (X.T @ Wt.T).T                 # (r x n) = (X^T W)^T; this GEMM orientation measured 15 % faster
-        D = Wt @ Wt.T                       # (r x r)
-        for k in range(r):
-            d = D[:, k].copy()
-            d[k] = 0.0
-            # Eq. (12): h_k = C_k - H D_k + D_kk h_k = C_k - sum_{j != k} D_jk h_j.
-            # This is the least-squares update of h_k only when D_kk = ||w_k||^2 = 1.
-            Ht[k] = Ct[k] - d @ Ht
-        with np.errstate(over="ignore", invalid="ignore"):
-            Ct64 = Ct.astype(np.float64)
-            Ht64 = Ht.astype(np.float64)
-            J = normX2 - 2.0 * float(np.sum(Ct64 * Ht64)) + float(np.sum(D.astype(np.float64) * (Ht64 @ Ht64.T)))
+        k = 0
+        while k < r:                        # w-sweep (compiled); returns early at a column that rectified to 0
+            k = int(w_sweep(Wt, s, At, B, k, unit, u, Wo, part, coefs, G))
+            if k < 0:
+                break
+            if reseeds_per_col[k] < max_reseed:
+                wk = Wt[k]
+                wk[:] = rng.uniform(0.0, 1.0, size=m).astype(dt)
+                nrm = float(np.linalg.norm(wk))
+                G[k, k] = nrm * nrm
+                s[k] = 1.0 / nrm if unit else 1.0 / (nrm * nrm)
+                reseeds_per_col[k] += 1
+                reseeded += 1
+            k += 1
+        Ct = (X.T @ Wt.T).T                 # (r x n) = (X^T W)^T up to the row scales
+        Ct *= s.astype(dt)[:, None]
+        finish_gram(Wt, s, G, D, coefs[2])  # D = W^T W (r x r), mostly summed during the sweep
+        # Eq. (12), h_k = C_k - H D_k + D_kk h_k = C_k - sum_{j != k} D_jk h_j (the least-squares
+        # update of h_k only when D_kk = ||w_k||^2 = 1), and J from C, D and the new H
+        J = float(h_update(Ct, D, Ht, normX2))
         history.append(J)
         if not np.isfinite(J):
             stop = "diverged"
@@ -239,6 +232,8 @@ def _hals(X, Wt, Ht, *, normX2, max_iter, tol, rng, w_normalization, max_reseed)
                 stop = STOP_TOL
                 break
         prev = J
+    with np.errstate(over="ignore", invalid="ignore"):
+        Wt *= s.astype(dt)[:, None]
     return it, stop, np.asarray(history, dtype=np.float64), reseeded
 
 

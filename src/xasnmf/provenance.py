@@ -55,6 +55,16 @@ def blas_threads() -> int:
         return 0
 
 
+def _dist_version(name: str) -> str:
+    """Installed version of a distribution without importing it (``"missing"`` if absent)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "missing"
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, (np.integer,)):
         return int(v)
@@ -86,6 +96,8 @@ def provenance_attrs(**parameters: Any) -> dict[str, Any]:
         "python_version": platform.python_version(),
         "numpy_version": np.__version__,
         "scipy_version": scipy.__version__,
+        "numba_version": _dist_version("numba"),
+        "machine": platform.machine(),
         "blas_threads": blas_threads(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(sys.argv) if sys.argv and sys.argv[0] else "",
