@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from xasnmf._hals_kernels import (CHUNK, GEMM_BLOCK, finish_gram, h_update, n_chunks, transpose_into, w_sweep,
-                                  xh_transposed)
+from xasnmf._hals_kernels import (CHUNK, finish_gram, gemm_block_rows, h_update, n_chunks, transpose_into,
+                                  w_sweep, xh_transposed)
 
 
 def algorithm1_w_sweep(W, A, B, unit=True, columns=None):
@@ -122,13 +122,13 @@ def test_transpose_into():
     np.testing.assert_array_equal(At, A.T)
 
 
-@pytest.mark.parametrize("m", [GEMM_BLOCK * 2 + 5, 300])
+@pytest.mark.parametrize("m", [2 * gemm_block_rows(40, 4) + 5, 300])
 def test_xh_transposed_is_x_times_h_transposed(m):
     rng = np.random.default_rng(7)
     X = rng.standard_normal((m, 40)).astype(np.float32)
     Ht = rng.standard_normal((6, 40)).astype(np.float32)
     At = np.full((6, m), np.nan, np.float32)
-    xh_transposed(X, Ht, At, np.empty((min(m, GEMM_BLOCK), 6), np.float32))
+    xh_transposed(X, Ht, At, np.empty((min(m, gemm_block_rows(40, 4)), 6), np.float32))
     ref = Ht.astype(np.float64) @ X.T.astype(np.float64)
     assert np.abs(At - ref).max() < 1e-5 * np.abs(ref).max()
 

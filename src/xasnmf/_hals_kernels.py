@@ -18,8 +18,9 @@ W is held transposed and *unscaled* (``W = diag(s) Wt``): normalizing a column
 only sets ``s[k]``, and the scales enter the coefficients of the next columns,
 ``C = X^T W`` and ``D = W^T W`` instead of costing a pass.  ``D`` is summed
 during the sweep from rows that pass 1 reads anyway (:func:`finish_gram` adds
-the last row's products: one pass instead of OpenBLAS's 1.5-2 ms ``Wt @ Wt.T``).  ``A^T`` comes from ``X @ H`` (the faster GEMM orientation) in row blocks,
-each transposed while in cache (:func:`xh_transposed`).
+the last row's products: one pass instead of OpenBLAS's 1.5-2 ms
+``Wt @ Wt.T``).  ``A^T`` comes from ``X @ H`` (the faster GEMM orientation) in
+row blocks, each transposed while in cache (:func:`xh_transposed`).
 
 The kernels run on one thread, by design: right after a GEMM, OpenBLAS's
 worker threads keep spinning for a while, and a second thread pool (numba's)
@@ -42,7 +43,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["CHUNK", "GEMM_BLOCK", "finish_gram", "h_update", "n_chunks", "transpose_into", "w_sweep",
+__all__ = ["CHUNK", "finish_gram", "gemm_block_rows", "h_update", "n_chunks", "transpose_into", "w_sweep",
            "xh_transposed"]
 
 #: Pixels per chunk (a multiple of the SIMD width; 4 arrays x 16 KiB stay in L1/L2).
@@ -78,10 +79,10 @@ def _clear_upper_ymm(typingctx):  # pragma: no cover - compiled
 
     LLVM's tuning for AMD Zen omits ``vzeroupper`` at function exits, so after a
     kernel compiled for the host the upper halves of the YMM registers stay
-    dirty and the next OpenBLAS GEMM on this thread (SSE-encoded parts of its
-    Haswell kernels) paid transition penalties: measured 12 -> 17-25 ms for
-    ``X.T @ W`` right after the sweep on a Zen 1 machine, and back to 12 ms with
-    this instruction.
+    dirty, and the next OpenBLAS GEMM on this thread ran 1.5-2x slower
+    (presumably SSE/AVX transition penalties): measured 12 -> 17-25 ms for
+    ``X.T @ W`` right after the sweep on a Zen 1 machine, 12 ms again with this
+    instruction (and with ``NUMBA_CPU_NAME=haswell``, whose tuning emits it).
     """
     sig = types.void()
 
@@ -360,23 +361,31 @@ def transpose_into(A, At):  # pragma: no cover - compiled
 
 w_sweep = njit(fastmath=_FASTMATH, cache=True, nogil=True)(_w_sweep)
 
-#: Pixel rows per block of :func:`xh_transposed` (the block of A, 4096 x r, stays in L2).
-GEMM_BLOCK = 4096
+#: Bytes of X per block of :func:`xh_transposed` (the block of X and of A stay in L2).
+GEMM_BLOCK_BYTES = 1 << 20
+
+
+def gemm_block_rows(n: int, itemsize: int) -> int:
+    """Pixel rows per block of :func:`xh_transposed`: about 1 MiB of X, 256-8192 rows."""
+    rows = GEMM_BLOCK_BYTES // max(1, int(n) * int(itemsize))
+    return int(min(8192, max(256, rows - rows % 64)))
 
 
 def xh_transposed(X, Ht, At, Ablk):
     """``At[:] = (X @ Ht.T).T`` block by block.
 
     Each block of rows is one BLAS GEMM in the fast orientation (``X_b @ H``) into
-    the small buffer ``Ablk`` (GEMM_BLOCK x r), transposed into ``At`` while it is
-    still in cache.  Measured at 90 000 x 100 x 10 in float32: as fast as the plain
-    ``X @ H`` alone (10.7 vs 11.3 ms), where ``Ht @ X.T`` took 15 ms and a
-    transpose after the full GEMM 1-2 ms more.
+    the small buffer ``Ablk`` (block rows x r, see :func:`gemm_block_rows`),
+    transposed into ``At`` while it is still in cache.  Measured at
+    90 000 x 100 x 10, against the plain ``X @ H`` in the same process: 0.85x in
+    float32 (2048-row blocks) and 0.87x in float64 (1024), transposition
+    included; ``Ht @ X.T`` took 1.11x in float32.
     """
     m = X.shape[0]
+    rows = Ablk.shape[0]
     HtT = Ht.T
-    for i0 in range(0, m, GEMM_BLOCK):
-        i1 = min(m, i0 + GEMM_BLOCK)
+    for i0 in range(0, m, rows):
+        i1 = min(m, i0 + rows)
         a = Ablk[: i1 - i0]
         np.matmul(X[i0:i1], HtT, out=a)
         transpose_into(a, At[:, i0:i1])

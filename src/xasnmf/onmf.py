@@ -179,12 +179,12 @@ def _init_kmeans(X, rank, seed_int, dtype):
 
 def _hals(X, Wt, Ht, *, normX2, max_iter, tol, rng, w_normalization, max_reseed):
     """Run HALS iterations in place on Wt (r x m) and Ht (r x n)."""
-    from ._hals_kernels import GEMM_BLOCK, finish_gram, h_update, n_chunks, w_sweep, xh_transposed
+    from ._hals_kernels import finish_gram, gemm_block_rows, h_update, n_chunks, w_sweep, xh_transposed
 
     r, m = Wt.shape
     dt = X.dtype
     s = np.ones(r, dtype=np.float64)        # W = diag(s) Wt: rows are kept unscaled during the sweeps
-    Ablk = np.empty((min(m, GEMM_BLOCK), r), dtype=dt)
+    Ablk = np.empty((min(m, gemm_block_rows(X.shape[1], dt.itemsize)), r), dtype=dt)
     At = np.empty((r, m), dtype=dt)
     u = np.empty(m, dtype=dt)
     Wo = np.empty(m, dtype=dt)
