@@ -46,7 +46,7 @@ def _sweep(W, A, B, dtype, unit=True, s=None):
     coefs = np.zeros((3, r + 1), dtype)
     G = np.full((r, r), np.nan)
     ret = w_sweep(Wt, s, np.ascontiguousarray(A.T, dtype=dtype), np.ascontiguousarray(B, dtype=dtype), 0, unit,
-                  np.empty(m, dtype), np.empty(m, dtype), np.zeros((n_chunks(m), 2)), coefs, G)
+                  np.empty(m, dtype), np.empty(m, dtype), np.zeros((n_chunks(m), 2)), coefs, G, 1.0)
     D = np.full((r, r), np.nan, dtype)
     if ret == -1:
         finish_gram(Wt, s, G, D, coefs[2])
@@ -145,3 +145,45 @@ def test_h_update_is_eq12_and_objective_is_the_residual():
     J = h_update(np.ascontiguousarray(C.T), D, Ht, float((X * X).sum()))
     np.testing.assert_allclose(Ht.T, ref, rtol=1e-12, atol=1e-12)
     assert J == pytest.approx(float(((X - W @ ref.T) ** 2).sum()), rel=1e-10)
+
+
+def test_w_sweep_nonfinite_column_is_not_taken_for_zero():
+    # A NaN in A must not be "re-seeded away" as a zero column: the scale becomes NaN, so the
+    # objective is non-finite and the fit stops on "diverged".
+    X, W, H = _problem(3000, 20, 3, seed=10)
+    A, B = X @ H, H.T @ H
+    A[10, 1] = np.nan
+    ret, got, s, _ = _sweep(W, A, B, np.float64)
+    assert ret == -1
+    assert np.isnan(s[1])
+
+
+def test_kernel_decorator_compiles_without_a_cache():
+    # Where numba can cache nowhere (here: a function without a source file), the kernels still
+    # compile, with one warning that says how to get a cache.
+    import xasnmf._hals_kernels as K
+
+    ns = {}
+    exec("def f(a):\n    return a + 1\n", ns)
+    K._NO_CACHE_WARNED = False
+    with pytest.warns(RuntimeWarning, match="NUMBA_CACHE_DIR"):
+        f = K._kernel()(ns["f"])
+    assert f(41) == 42
+
+
+def test_kernels_run_with_jit_disabled(tmp_path):
+    # NUMBA_DISABLE_JIT=1 (debugging, coverage) runs the kernels as Python: same answer.
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from xasnmf.onmf import onmf; "
+            "X = np.random.default_rng(0).standard_normal((60, 8)); "
+            "r = onmf(X, 2, n_restarts=1, init='random', max_iter=20, tol=0.0, dtype='float64', warn=False); "
+            "print(repr(r.objective))")
+    env = dict(__import__("os").environ, NUMBA_DISABLE_JIT="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    from xasnmf.onmf import onmf
+
+    X = np.random.default_rng(0).standard_normal((60, 8))
+    ref = onmf(X, 2, n_restarts=1, init="random", max_iter=20, tol=0.0, dtype="float64", warn=False).objective
+    assert float(out.stdout.strip().splitlines()[-1]) == pytest.approx(ref, rel=1e-9)

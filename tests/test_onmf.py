@@ -143,3 +143,26 @@ def test_nan_input_is_an_error_not_a_traceback():
     X[3, 2] = np.nan
     with pytest.raises(InputError, match="NaN"):
         onmf(X, 2)
+
+
+@pytest.mark.parametrize("scale", [1e-12, 1e12])
+def test_float32_fit_is_scale_invariant(phantom, scale):
+    # ONMF is scale-equivariant (W the same, H and J scaled); float32 must not overflow or underflow
+    # at magnitudes far from 1 (the unscaled W rows once had sums of squares ~ |X|^4).
+    X, _, _, _ = phantom
+    ref = onmf(X, 5, seed=0, dtype="float32")
+    res = onmf(X * scale, 5, seed=0, dtype="float32")
+    assert res.stop_reason == "tol" and not res.zero_columns
+    cos = (res.W * ref.W).sum(axis=0) / (np.linalg.norm(res.W, axis=0) * np.linalg.norm(ref.W, axis=0))
+    assert cos.min() > 0.999
+    assert res.objective / scale**2 == pytest.approx(ref.objective, rel=1e-3)
+
+
+def test_bad_seed_and_out_of_range_values_are_clear_errors():
+    X = np.random.default_rng(0).standard_normal((50, 6))
+    with pytest.raises(InputError, match="seed"):
+        onmf(X, 2, seed=-1)
+    with pytest.raises(InputError, match="range of float32"):
+        onmf(X * 1e100, 2, dtype="float32")
+    with pytest.raises(InputError, match="overflows float64"):
+        onmf(X * 1e160, 2, dtype="float64")

@@ -38,9 +38,10 @@ Every kernel ends with ``vzeroupper`` on x86 with AVX (:func:`_clear_upper_ymm`)
 from __future__ import annotations
 
 import platform
+import warnings
 
 import numpy as np
-from numba import njit, types
+from numba import config, njit, types
 from numba.extending import intrinsic
 
 __all__ = ["CHUNK", "finish_gram", "gemm_block_rows", "h_update", "n_chunks", "transpose_into", "w_sweep",
@@ -54,10 +55,34 @@ CHUNK = 4096
 _FASTMATH = {"reassoc", "contract", "nsz"}
 
 
+_NO_CACHE_WARNED = False
+
+
+def _kernel(**options):
+    """``numba.njit(cache=True, nogil=True, **options)``, compiling per process where nothing can be cached.
+
+    numba caches beside the package or in the user's cache directory; where neither
+    is writable (read-only install and no writable home) ``cache=True`` raises at
+    decoration time.  Then the kernels are compiled in every process (about 7 s
+    per dtype) and one RuntimeWarning says how to avoid that.
+    """
+    def decorate(fn):
+        global _NO_CACHE_WARNED
+        try:
+            return njit(cache=True, nogil=True, **options)(fn)
+        except RuntimeError as exc:  # "cannot cache function ...: no locator available"
+            if not _NO_CACHE_WARNED:
+                _NO_CACHE_WARNED = True
+                warnings.warn(
+                    f"xasnmf: numba cannot cache the ONMF kernels ({exc}); they are compiled in every process "
+                    "(about 7 s per dtype). Fix: set NUMBA_CACHE_DIR to a writable directory.",
+                    RuntimeWarning, stacklevel=3)
+            return njit(cache=False, nogil=True, **options)(fn)
+    return decorate
+
+
 def _host_has_avx() -> bool:
     """True when the kernels are compiled for this x86 host and it has AVX."""
-    from numba import config
-
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False
     if config.CPU_NAME or config.CPU_FEATURES:  # a target chosen by the user (NUMBA_CPU_NAME/FEATURES)
@@ -97,7 +122,11 @@ def _clear_upper_ymm(typingctx):  # pragma: no cover - compiled
     return sig, codegen
 
 
-_HAS_AVX = _host_has_avx()
+if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1 (debugging): the kernels run as Python, where no asm is needed
+    def _clear_upper_ymm():  # noqa: F811
+        return None
+
+_HAS_AVX = _host_has_avx() and not config.DISABLE_JIT
 if _HAS_AVX:  # the inline asm above needs LLVM's assembly parser, which numba does not load
     import llvmlite.binding as _llvm
 
@@ -109,7 +138,7 @@ def n_chunks(m: int) -> int:
     return (int(m) + CHUNK - 1) // CHUNK
 
 
-def _w_sweep(Wt, s, A, B, k0, unit, u, Wo, part, coefs, G):  # pragma: no cover - compiled
+def _w_sweep(Wt, s, A, B, k0, unit, u, Wo, part, coefs, G, normX2):  # pragma: no cover - compiled
     """Update columns ``k0..r-1`` of ``W = diag(s) Wt`` in place.
 
     The rows of ``Wt`` are held unscaled and their scales in ``s`` (so a new
@@ -142,13 +171,17 @@ def _w_sweep(Wt, s, A, B, k0, unit, u, Wo, part, coefs, G):  # pragma: no cover 
     G : ndarray, shape (r, r), float64
         Products of the unscaled new rows: ``G[j, l] = <Wt[j], Wt[l]>`` for ``j < l``
         (``l <= r - 2``) and ``G[k, k]``, written for every updated column.
+    normX2 : float
+        ``||X||_F^2`` (sets the scale at which the new rows are stored).
 
     Returns
     -------
     int
         -1 when all columns were updated; otherwise the index k of a column that
         rectified to all zeros (left at zero with ``s[k] = 0``, every earlier column
-        finished), so the caller can re-seed it and continue from ``k + 1``.
+        finished), so the caller can re-seed it and continue from ``k + 1``.  A
+        column whose sum of squares is NaN or infinite is not taken for zero: it
+        gets ``s[k] = NaN``, which makes the objective non-finite ("diverged").
     """
     r, m = Wt.shape
     nch = (m + CHUNK - 1) // CHUNK
@@ -156,7 +189,7 @@ def _w_sweep(Wt, s, A, B, k0, unit, u, Wo, part, coefs, G):  # pragma: no cover 
     gd = np.empty(r, dtype=np.float64)
     bw = coefs[0]                   # B[j, k] * s[j] for the other rows j
     sw = coefs[1]                   # s[j]
-    gc = coefs[2]                   # chunk sums of <w_l, w_j>
+    gc = coefs[2]                   # chunk sums of <w_l, w_j>; gc[r]: the row's prescale g
     sw[r] = 0.0
     zero = sw[r]                    # 0 in the working dtype
     for k in range(k0, r):
@@ -253,6 +286,14 @@ def _w_sweep(Wt, s, A, B, k0, unit, u, Wo, part, coefs, G):  # pragma: no cover 
         # W^(k)T W^(k) = 0 (r = 1, or all other columns zero): no projection
         bw[r] = ou / oo if oo > 0.0 else 0.0
         cf = bw[r]
+        # The new row is stored times g = 1 / (||X||_F ||h_k||), a bound on ||X h_k|| ~ ||u||, so that it
+        # comes out at most about unit norm whatever the magnitude of X: its sum of squares (~ |X|^4
+        # unscaled) then neither overflows nor underflows in float32.  g > 0 commutes with [.]_+ and
+        # cancels in the unit norm.
+        g = np.sqrt(normX2 * np.float64(B[k, k]))
+        g = 1.0 / g if (g > 0.0 and g < np.inf) else 1.0
+        gc[r] = g
+        gg = gc[r]
         # pass 2: w_k = [u - coef Wo]_+,  ||w_k||^2
         for c in range(nch):
             i0 = c * CHUNK
@@ -262,7 +303,7 @@ def _w_sweep(Wt, s, A, B, k0, unit, u, Wo, part, coefs, G):  # pragma: no cover 
             wk = Wt[k, i0:i1]
             ww = zero
             for t in range(i1 - i0):
-                w = uc[t] - cf * oc[t]
+                w = (uc[t] - cf * oc[t]) * gg
                 if w < zero:            # [.]_+ ; NaN passes through, as with np.maximum
                     w = zero
                 wk[t] = w
@@ -272,16 +313,21 @@ def _w_sweep(Wt, s, A, B, k0, unit, u, Wo, part, coefs, G):  # pragma: no cover 
         for c in range(nch):
             ww += part[c, 0]
         G[k, k] = ww
-        if not ww > 0.0:
+        if ww == 0.0:
             s[k] = 0.0
             _clear_upper_ymm()
             return k
-        s[k] = 1.0 / np.sqrt(ww) if unit else 1.0 / ww
+        if not ww < np.inf:             # NaN or overflow: let it reach the objective (stop "diverged")
+            s[k] = np.nan
+            G[k, k] = np.nan
+        else:
+            # unit: w = v / ||v|| = row / sqrt(ww); printed: w = v / ||v||^2 = row * g / ww
+            s[k] = 1.0 / np.sqrt(ww) if unit else g / ww
     _clear_upper_ymm()
     return -1
 
 
-@njit(fastmath=_FASTMATH, cache=True, nogil=True)
+@_kernel(fastmath=_FASTMATH)
 def finish_gram(Wt, s, G, D, gc):  # pragma: no cover - compiled
     """``D = W^T W = diag(s) G diag(s)`` after a full sweep.
 
@@ -314,7 +360,7 @@ def finish_gram(Wt, s, G, D, gc):  # pragma: no cover - compiled
     _clear_upper_ymm()
 
 
-@njit(cache=True, nogil=True)
+@_kernel()
 def h_update(Ct, D, Ht, normX2):  # pragma: no cover - compiled
     """h-sweep (Eq. 12) in place, then the objective; r x n work, all in float64.
 
@@ -349,7 +395,7 @@ def h_update(Ct, D, Ht, normX2):  # pragma: no cover - compiled
     return normX2 - 2.0 * cross + quad
 
 
-@njit(fastmath=_FASTMATH, cache=True, nogil=True)
+@_kernel(fastmath=_FASTMATH)
 def transpose_into(A, At):  # pragma: no cover - compiled
     """``At[:] = A.T`` for a tall A (m x r), reading A row by row (faster than NumPy's copy)."""
     m, r = A.shape
@@ -359,7 +405,7 @@ def transpose_into(A, At):  # pragma: no cover - compiled
     _clear_upper_ymm()
 
 
-w_sweep = njit(fastmath=_FASTMATH, cache=True, nogil=True)(_w_sweep)
+w_sweep = _kernel(fastmath=_FASTMATH)(_w_sweep)
 
 #: Bytes of X per block of :func:`xh_transposed` (the block of X and of A stay in L2).
 GEMM_BLOCK_BYTES = 1 << 20

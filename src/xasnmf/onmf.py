@@ -123,15 +123,24 @@ def _check_matrix(X, dtype) -> np.ndarray:
         raise InputError(f"X is empty, got shape {X.shape}", source="X")
     if X.dtype.kind not in "fiu":
         raise InputError(f"X must be numeric, got dtype {X.dtype}", source="X")
-    X = np.ascontiguousarray(X, dtype=_DTYPES[dtype])
+    X0 = X
+    with np.errstate(over="ignore"):
+        X = np.ascontiguousarray(X, dtype=_DTYPES[dtype])
     # Finite check without an m x n boolean temporary: the float64 sum of squares is finite iff every
     # value is (values near sqrt(float64 max) excepted, which then get the row-block check below).
     if not np.isfinite(_sumsq(X)):
         step = max(1, 2**20 // max(1, X.shape[1]))
         for i in range(0, X.shape[0], step):
             if not np.isfinite(X[i:i + step]).all():
+                if X0.dtype.kind == "f" and np.isfinite(X0[i:i + step]).all():
+                    big = float(np.max(np.abs(X0[i:i + step])))
+                    raise InputError(f"X has values beyond the range of {dtype} (max |X| = {big:.3g} in rows "
+                                     f"{i}-{min(i + step, X.shape[0]) - 1})", source="X",
+                                     fix="rescale X, or use dtype float64")
                 raise InputError("X contains NaN or Inf", source="X",
                                  fix="mask those pixels during preprocessing (xasnmf preprocess)")
+        raise InputError("||X||^2 overflows float64: X's values are too large (max |X| = "
+                         f"{float(np.max(np.abs(X))):.3g})", source="X", fix="rescale X")
     return X
 
 
@@ -204,7 +213,7 @@ def _hals(X, Wt, Ht, *, normX2, max_iter, tol, rng, w_normalization, max_reseed)
         B = Ht @ Ht.T                       # (r x r)
         k = 0
         while k < r:                        # w-sweep (compiled); returns early at a column that rectified to 0
-            k = int(w_sweep(Wt, s, At, B, k, unit, u, Wo, part, coefs, G))
+            k = int(w_sweep(Wt, s, At, B, k, unit, u, Wo, part, coefs, G, normX2))
             if k < 0:
                 break
             if reseeds_per_col[k] < max_reseed:
@@ -314,6 +323,8 @@ def onmf(
         raise InputError(f"tol must be a number >= 0, got {tol!r}", source="tol")
     if init not in ("random", "kmeans"):
         raise InputError(f"init must be 'random' or 'kmeans', got {init!r}", source="init")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise InputError(f"seed must be an integer >= 0 or None, got {seed!r}", source="seed")
     if w_normalization not in ("unit", "printed"):
         raise InputError(f"w_normalization must be 'unit' or 'printed', got {w_normalization!r}",
                          source="w_normalization")
@@ -346,7 +357,14 @@ def onmf(
     W = np.ascontiguousarray(W)
     H = np.ascontiguousarray(H)
     zero_cols = [int(k) for k in np.flatnonzero(~np.any(W > 0, axis=0))]
-    if warn and stop != STOP_TOL:
+    if warn and stop == "diverged":
+        advice = ("the paper's printed normalization diverges by design; use w_normalization='unit'"
+                  if w_normalization == "printed" else
+                  f"X's magnitude (||X||_F = {np.sqrt(normX2):.3g}) may exceed what {np.dtype(dt)} can hold in "
+                  "X H and H^T H; rescale X or use dtype float64")
+        warnings.warn(f"onmf (rank {rank}): the objective became non-finite after {n_it} iterations (diverged); "
+                      f"{advice}", ConvergenceWarning, stacklevel=2)
+    elif warn and stop != STOP_TOL:
         warnings.warn(
             f"onmf (rank {rank}) stopped on {stop} after {n_it} iterations without reaching tol={tol}; "
             f"raise max_iter or tol", ConvergenceWarning, stacklevel=2,
