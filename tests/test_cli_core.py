@@ -143,3 +143,16 @@ def test_bcv_collect_refuses_jobs_that_miss_folds(masked_cube, tmp_path, capsys)
         files.append(str(j))
     assert main(["bcv-collect", *files, "-o", str(tmp_path / "c.nc")]) == 2
     assert "missing: [1, 2, 3]" in capsys.readouterr().err
+
+
+def test_fit_that_diverges_is_an_error_and_writes_nothing(tmp_path, capsys):
+    # |X| ~ 1e30 cannot be fitted in float32 (X H overflows): exit 2 with the fix, no NaN file left behind
+    X, _, _, _ = partition_phantom(ny=20, nx=20, n=12, k=3, noise=0.01, seed=1)
+    cube = make_cube(1e30 * X.reshape(20, 20, 12), np.linspace(7700, 7740, 12))
+    path, out = tmp_path / "big.nc", tmp_path / "fit.nc"
+    write_netcdf(cube, path)
+    with pytest.warns(Warning):
+        assert main(["fit", str(path), "--rank", "2", "--restarts", "1", "--init", "random", "-o", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())  # the message is wrapped to the terminal
+    assert "diverged in every restart" in err and "--dtype float64" in err
+    assert not out.exists()

@@ -339,9 +339,10 @@ def onmf(
             Wt, Ht = _init_random(X, rank, rng, dt, normX2)
         else:
             Wt, Ht = _init_kmeans(X, rank, int(child.generate_state(1)[0] % (2**31 - 1)), dt)
-        # The printed normalization overflows by design; keep numpy quiet about it, the
-        # result records stop_reason="diverged".
-        with np.errstate(**({"over": "ignore", "invalid": "ignore"} if w_normalization == "printed" else {})):
+        # An overflow (by design with the printed normalization, or X too large for the dtype) is
+        # recorded as stop_reason="diverged" and explained by one ConvergenceWarning below, so numpy
+        # stays quiet about it.
+        with np.errstate(over="ignore", invalid="ignore"):
             n_it, stop, hist, reseeded = _hals(
                 X, Wt, Ht, normX2=normX2, max_iter=int(max_iter), tol=float(tol), rng=rng,
                 w_normalization=w_normalization, max_reseed=int(max_reseed),

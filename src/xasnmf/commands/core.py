@@ -50,6 +50,12 @@ def _cmd_fit(args) -> int:
     out = fit_cube(ds, rank=args.rank, n_restarts=args.restarts, init=args.init, seed=args.seed,
                    max_iter=args.max_iter, tol=args.tol, dtype=args.dtype, nuisance=args.nuisance,
                    source=str(args.cube))
+    if out.attrs["stop_reason"] == "diverged":  # every restart ended non-finite: nothing worth writing
+        from ..errors import InputError
+
+        raise InputError(f"the fit diverged in every restart (objective {out.attrs['objective']}), "
+                         "nothing written", source=str(args.cube),
+                         fix=f"rescale the absorbance, or run with --dtype float64 (this run: {args.dtype})")
     write_netcdf(out, args.output)
     print(f"rank {out.attrs['rank']}: objective {out.attrs['objective']:.6g} after {out.attrs['n_iter']} "
           f"iterations ({out.attrs['stop_reason']}); wrote {args.output}")
