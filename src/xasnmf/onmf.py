@@ -241,8 +241,7 @@ def _hals(X, Wt, Ht, *, normX2, max_iter, tol, rng, w_normalization, max_reseed)
                 stop = STOP_TOL
                 break
         prev = J
-    with np.errstate(over="ignore", invalid="ignore"):
-        Wt *= s.astype(dt)[:, None]
+    Wt *= s.astype(dt)[:, None]
     return it, stop, np.asarray(history, dtype=np.float64), reseeded
 
 
