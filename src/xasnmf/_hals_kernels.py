@@ -392,6 +392,7 @@ def h_update(Ct, D, Ht, normX2):  # pragma: no cover - compiled
             for e in range(n):
                 g += np.float64(Ht[j, e]) * np.float64(Ht[k, e])
             quad += np.float64(D[j, k]) * g
+    _clear_upper_ymm()  # the next call is the next iteration's GEMM
     return normX2 - 2.0 * cross + quad
 
 
